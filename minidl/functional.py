@@ -1,0 +1,15 @@
+"""Every differentiable op under its lowercase name: `import minidl.functional as F`."""
+from minidl.ops.activation import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from minidl.ops.dropout import dropout
+from minidl.ops.embedding import embedding
+from minidl.ops.loss import (
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l2_penalty,
+    mean_squared_error,
+)
+from minidl.ops.math import abs, add, cast, div, exp, linear, log, matmul, maximum, mul, neg, power, sqrt, sub
+from minidl.ops.norm import batch_norm
+from minidl.ops.reduce import logsumexp, max, mean, sum
+from minidl.ops.shape import concatenate, flatten, getitem, reshape, stack, transpose

@@ -1,0 +1,1 @@
+"""Differentiable operations, one module per family; `minidl.functional` gathers them."""
