@@ -16,6 +16,8 @@ when any input requires grad and grad mode is on, records the node in the graph.
 During the backward pass `run_backward` undoes broadcasting once for every op and
 checks each gradient's shape, naming the op when it is wrong.
 """
+import numpy as np
+
 from minidl.autograd import mode
 
 
@@ -51,6 +53,8 @@ class Function:
         record = mode.is_grad_enabled() and any(needs)
         ctx = Context(needs)
         data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        if isinstance(data, np.generic):  # NumPy reductions return scalars, not arrays
+            data = np.asarray(data)
         out = Tensor(data, requires_grad=record)
         if record:
             out._node = Node(cls, ctx, tensors)

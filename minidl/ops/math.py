@@ -127,7 +127,7 @@ class Abs(Function):
     @staticmethod
     def forward(ctx, a):
         ctx.save(a)
-        return abs(a)
+        return np.abs(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -178,6 +178,8 @@ class MatMul(Function):
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved
+        if a.ndim == 1 and b.ndim == 1:  # dot product: a scalar output
+            return grad * b, grad * a
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         if a.ndim == 1:
