@@ -1,0 +1,71 @@
+"""Numba twins of kernels/reference/dropout.py: inverted dropout with the keep-mask
+drawn inside the kernel.
+
+The random numbers come from a counter-based generator, so every element can be drawn
+independently and in parallel: element i of a call seeded with `seed` gets
+
+    key  = mix(seed)                       (nearby seeds give unrelated streams)
+    u_i  = mix(key + (i + 1) * GOLDEN)     (SplitMix64, Steele et al. 2014)
+
+where mix is SplitMix64's finaliser (xor-shift-multiply, a bijection of 64-bit words
+with full avalanche) and GOLDEN = 0x9E3779B97F4A7C15. The element is kept when
+u_i >= rate * 2^64, i.e. with probability 1 - rate to within 2^-64. The same seed gives
+the same mask on any number of threads; the stream differs from NumPy's, so the masks
+of the two targets differ (both have the right keep rate).
+"""
+import numpy as np
+from numba import njit, prange
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX_2 = np.uint64(0x94D049BB133111EB)
+
+
+@njit(cache=True)
+def _mix(z):
+    """SplitMix64's finaliser; every operand is uint64 so the products wrap mod 2^64."""
+    z = (z ^ (z >> np.uint64(30))) * _MIX_1
+    z = (z ^ (z >> np.uint64(27))) * _MIX_2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(parallel=True, cache=True)
+def _dropout_forward(x, seed, threshold, scale, out, keep):
+    key = _mix(seed)
+    for i in prange(x.size):
+        kept = _mix(key + np.uint64(i + 1) * _GOLDEN) >= threshold
+        keep[i] = kept
+        out[i] = x[i] * scale if kept else x[i] * 0
+
+
+@njit(parallel=True, cache=True)
+def _dropout_backward(grad, keep, scale, out):
+    for i in prange(grad.size):
+        out[i] = grad[i] * scale if keep[i] else grad[i] * 0
+
+
+def _threshold(rate):
+    """The 64-bit threshold below which a draw is dropped: rate * 2^64 (exact for the
+    float rate, and below 2^64 since rate < 1)."""
+    return np.uint64(int(rate * 2.0**64))
+
+
+def dropout_forward(x, rate, seed):
+    """(y, keep): y = x * keep / (1 - rate); keep is True with probability 1 - rate,
+    drawn from the counter-based stream of `seed` (see the module docstring)."""
+    out = np.empty(x.shape, dtype=x.dtype)
+    keep = np.empty(x.shape, dtype=np.bool_)
+    seed = np.uint64(int(seed) % 2**64)
+    scale = x.dtype.type(1.0 / (1.0 - rate))
+    _dropout_forward(np.ascontiguousarray(x).reshape(-1), seed, _threshold(rate), scale,
+                     out.reshape(-1), keep.reshape(-1))
+    return out, keep
+
+
+def dropout_backward(grad, keep, rate):
+    """dy/dx = keep / (1 - rate)."""
+    out = np.empty(grad.shape, dtype=grad.dtype)
+    scale = grad.dtype.type(1.0 / (1.0 - rate))
+    _dropout_backward(np.ascontiguousarray(grad).reshape(-1), np.ascontiguousarray(keep).reshape(-1),
+                      scale, out.reshape(-1))
+    return out

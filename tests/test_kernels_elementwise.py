@@ -1,0 +1,181 @@
+"""The Numba activation, dropout and embedding kernels against their NumPy reference
+twins (float32 and float64), the dropout generator's keep rate and reproducibility, and
+gradchecks of the ops with the Numba target in force."""
+import numba
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl
+import minidl.functional as F
+from minidl import kernels
+from minidl.autograd import gradcheck
+from minidl.kernels.numba_cpu import activation as numba_activation
+from minidl.kernels.numba_cpu import dropout as numba_dropout
+from minidl.kernels.numba_cpu import embedding as numba_embedding
+
+DTYPES = [np.float32, np.float64]
+# float32 kernels may round the last bit differently (elu's expm1 is computed in float64).
+RTOL = {np.float32: 2e-7, np.float64: 1e-14}
+
+
+def reference(family, name):
+    return kernels.reference_kernel(family, name)
+
+
+def away_from_zero(rng, shape, dtype, gap=0.1):
+    x = rng.standard_normal(shape)
+    return np.where(np.abs(x) < gap, np.sign(x + 1e-12) * gap + x, x).astype(dtype)
+
+
+def assert_same(actual, expected, dtype):
+    assert actual.dtype == expected.dtype and actual.shape == expected.shape
+    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype], atol=0)
+
+
+# ------------------------------------------------------------------------ parity
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("alpha", [1.0, 0.3])
+def test_activations_match_reference(rng, dtype, alpha):
+    x = (3 * rng.standard_normal((3, 5, 7))).astype(dtype)
+    grad = rng.standard_normal(x.shape).astype(dtype)
+    assert_same(numba_activation.relu_forward(x), reference("activation", "relu_forward")(x), dtype)
+    assert_same(numba_activation.relu_backward(grad, x), reference("activation", "relu_backward")(grad, x), dtype)
+    out = reference("activation", "elu_forward")(x, alpha)
+    assert_same(numba_activation.elu_forward(x, alpha), out, dtype)
+    assert_same(numba_activation.elu_backward(grad, x, out, alpha),
+                reference("activation", "elu_backward")(grad, x, out, alpha), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_activations_on_non_contiguous_inputs(rng, dtype):
+    x = rng.standard_normal((6, 4)).astype(dtype).T
+    grad = rng.standard_normal((6, 4)).astype(dtype)[::2].repeat(2, axis=0).T
+    assert_same(numba_activation.relu_backward(grad, x), reference("activation", "relu_backward")(grad, x), dtype)
+    assert_same(numba_activation.elu_forward(x, 1.0), reference("activation", "elu_forward")(x, 1.0), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_elu_over_the_whole_range(dtype):
+    """The hand-written expm1 holds from tiny to hugely negative inputs, -inf and NaN."""
+    x = np.concatenate([-np.logspace(-30, 3, 400), np.logspace(-30, 3, 50), [0.0, -0.0, -np.inf, np.inf, np.nan]]).astype(dtype)
+    expected = reference("activation", "elu_forward")(x, 1.0)
+    actual = numba_activation.elu_forward(x, 1.0)
+    np.testing.assert_allclose(actual, expected, rtol=RTOL[dtype] if dtype == np.float32 else 1e-15, atol=0)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_backward_matches_reference(rng, dtype):
+    grad = rng.standard_normal((4, 9)).astype(dtype)
+    keep = rng.random((4, 9)) >= 0.3
+    assert_same(numba_dropout.dropout_backward(grad, keep, 0.3),
+                reference("dropout", "dropout_backward")(grad, keep, 0.3), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_dropout_forward_scales_the_kept_elements(rng, dtype):
+    x = rng.standard_normal((5, 6, 7)).astype(dtype)
+    out, keep = numba_dropout.dropout_forward(x, 0.4, seed=11)
+    assert keep.dtype == np.bool_ and keep.shape == x.shape and out.dtype == dtype
+    # The output is what the reference formula gives for the same mask.
+    assert_same(out, reference("dropout", "dropout_backward")(x, keep, 0.4), dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("ids_dtype", [np.int64, np.int32])
+def test_embedding_matches_reference(rng, dtype, ids_dtype):
+    weight = rng.standard_normal((7, 5)).astype(dtype)
+    ids = rng.integers(0, 7, size=(4, 6)).astype(ids_dtype)
+    ids[0, :3] = 2  # repeated ids: the scatter-add must sum them
+    grad = rng.standard_normal((4, 6, 5)).astype(dtype)
+    assert_same(numba_embedding.embedding_forward(ids, weight), reference("embedding", "embedding_forward")(ids, weight), dtype)
+    assert_same(numba_embedding.embedding_backward(grad, ids, 7), reference("embedding", "embedding_backward")(grad, ids, 7), dtype)
+
+
+@settings(max_examples=12, deadline=None)
+@given(rows=st.integers(1, 40), dim=st.integers(1, 9), vocab=st.integers(1, 12), threads=st.integers(1, 2))
+def test_embedding_backward_sums_every_row_once(rows, dim, vocab, threads):
+    """Any split of the columns across threads gives the reference sums exactly."""
+    rng = np.random.default_rng(rows * 100 + dim)
+    ids = rng.integers(0, vocab, size=rows)
+    grad = rng.standard_normal((rows, dim))
+    previous = numba.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        actual = numba_embedding.embedding_backward(grad, ids, vocab)
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(actual, reference("embedding", "embedding_backward")(grad, ids, vocab))
+
+
+# ------------------------------------------------------------ dropout generator
+@pytest.mark.parametrize("rate", [0.1, 0.5, 0.9])
+def test_dropout_keeps_the_right_fraction(rate):
+    n = 200_000
+    _, keep = numba_dropout.dropout_forward(np.ones(n, dtype=np.float32), rate, seed=2024)
+    spread = np.sqrt(n * rate * (1 - rate))
+    assert abs(keep.sum() - n * (1 - rate)) < 5 * spread
+
+
+def test_dropout_mask_repeats_per_seed_and_differs_across_seeds():
+    x = np.ones((50, 40), dtype=np.float32)
+    first = numba_dropout.dropout_forward(x, 0.5, seed=7)[1]
+    np.testing.assert_array_equal(first, numba_dropout.dropout_forward(x, 0.5, seed=7)[1])
+    other = numba_dropout.dropout_forward(x, 0.5, seed=8)[1]
+    # Two independent masks agree on about half the elements.
+    assert 0.45 < (first == other).mean() < 0.55
+
+
+def test_dropout_mask_is_independent_of_the_thread_count():
+    x = np.ones(10_001, dtype=np.float64)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        single = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
+    finally:
+        numba.set_num_threads(previous)
+    np.testing.assert_array_equal(single, many)
+
+
+def test_dropout_draws_are_uncorrelated_along_the_array():
+    _, keep = numba_dropout.dropout_forward(np.ones(100_000), 0.5, seed=3)
+    kept = keep.astype(np.float64)
+    for lag in (1, 2, 64):
+        assert abs(np.corrcoef(kept[:-lag], kept[lag:])[0, 1]) < 0.02
+
+
+# ------------------------------------------------------- ops on the numba target
+def test_the_numba_target_dispatches_to_these_kernels():
+    x = np.zeros(3)
+    with kernels.use("numba"):
+        assert kernels.get_kernel("activation", "elu_forward", x) is numba_activation.elu_forward
+        assert kernels.get_kernel("dropout", "dropout_forward", x) is numba_dropout.dropout_forward
+        assert kernels.get_kernel("embedding", "embedding_backward", x) is numba_embedding.embedding_backward
+
+
+@pytest.mark.parametrize("op", [F.relu, lambda a: F.elu(a, 0.7), lambda a: F.dropout(a, 0.3, seed=9)],
+                         ids=["relu", "elu", "dropout"])
+def test_gradcheck_elementwise_ops_on_numba(rng, op):
+    x = minidl.tensor(away_from_zero(rng, (3, 4), np.float64), requires_grad=True)
+    with kernels.use("numba"):
+        assert gradcheck(op, [x])
+
+
+def test_gradcheck_embedding_on_numba(rng):
+    weight = minidl.tensor(rng.standard_normal((5, 3)), requires_grad=True)
+    ids = np.array([[0, 2, 2], [4, 0, 1]])
+    with kernels.use("numba"):
+        assert gradcheck(lambda w: F.embedding(ids, w), [weight])
+
+
+def test_dropout_op_on_numba_uses_the_kernel_mask(rng):
+    x = minidl.tensor(rng.standard_normal((20, 30)), requires_grad=True)
+    with kernels.use("numba"):
+        out = F.dropout(x, 0.25, seed=4)
+        out.sum().backward()
+    _, keep = numba_dropout.dropout_forward(x.data, 0.25, seed=4)
+    np.testing.assert_array_equal(out.data != 0, keep)
+    np.testing.assert_allclose(x.grad, keep / 0.75)
