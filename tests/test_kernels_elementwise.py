@@ -118,6 +118,23 @@ def test_dropout_keeps_the_right_fraction(rate):
     assert abs(keep.sum() - n * (1 - rate)) < 5 * spread
 
 
+def splitmix64_uniform(seed, i):
+    """The documented stream, in plain Python integers (also the CUDA kernel's)."""
+    mask = 2**64 - 1
+    z = (seed + (i + 1) * 0x9E3779B97F4A7C15) & mask
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+    z ^= z >> 31
+    return (z >> 11) / 2.0**53
+
+
+@pytest.mark.parametrize("seed", [0, 12345, 2**63 - 1])
+def test_dropout_mask_is_the_documented_splitmix64_stream(seed):
+    _, keep = numba_dropout.dropout_forward(np.ones(300), 0.35, seed=seed)
+    expected = [splitmix64_uniform(seed, i) >= 0.35 for i in range(300)]
+    np.testing.assert_array_equal(keep, expected)
+
+
 def test_dropout_mask_repeats_per_seed_and_differs_across_seeds():
     x = np.ones((50, 40), dtype=np.float32)
     first = numba_dropout.dropout_forward(x, 0.5, seed=7)[1]

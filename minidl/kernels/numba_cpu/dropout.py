@@ -1,18 +1,22 @@
 """Numba twins of kernels/reference/dropout.py: inverted dropout with the keep-mask
 drawn inside the kernel.
 
-The random numbers come from a counter-based generator, so every element can be drawn
-independently and in parallel: element i of a call seeded with `seed` gets
+The random numbers come from a counter-based generator, so every element is drawn
+independently and in parallel: element i of a call seeded with `seed` gets the i-th
+output of SplitMix64 (Steele, Lea & Flood 2014) started from `seed`,
 
-    key  = mix(seed)                       (nearby seeds give unrelated streams)
-    u_i  = mix(key + (i + 1) * GOLDEN)     (SplitMix64, Steele et al. 2014)
+    z_i = mix(seed + (i + 1) * 0x9E3779B97F4A7C15)       (all mod 2^64)
+    u_i = (z_i >> 11) / 2^53                              (53 bits, uniform in [0, 1))
 
-where mix is SplitMix64's finaliser (xor-shift-multiply, a bijection of 64-bit words
-with full avalanche) and GOLDEN = 0x9E3779B97F4A7C15. The element is kept when
-u_i >= rate * 2^64, i.e. with probability 1 - rate to within 2^-64. The same seed gives
-the same mask on any number of threads; the stream differs from NumPy's, so the masks
-of the two targets differ (both have the right keep rate).
+where mix is SplitMix64's xor-shift-multiply finaliser (a bijection of 64-bit words
+with full avalanche, so nearby seeds give unrelated streams). The element is kept when
+u_i >= rate, i.e. with probability 1 - rate to within 2^-53. This is the CUDA kernel's
+stream (kernels/cuda/dropout.py), so a seed gives the same mask on the CPU and the GPU,
+and on any number of threads; it differs from the NumPy reference's generator, so the
+masks of those two targets agree in distribution only.
 """
+import math
+
 import numpy as np
 from numba import njit, prange
 
@@ -31,9 +35,9 @@ def _mix(z):
 
 @njit(parallel=True, cache=True)
 def _dropout_forward(x, seed, threshold, scale, out, keep):
-    key = _mix(seed)
     for i in prange(x.size):
-        kept = _mix(key + np.uint64(i + 1) * _GOLDEN) >= threshold
+        # u_i >= rate, compared on the 53-bit integer to spare a conversion.
+        kept = (_mix(seed + np.uint64(i + 1) * _GOLDEN) >> np.uint64(11)) >= threshold
         keep[i] = kept
         out[i] = x[i] * scale if kept else x[i] * 0
 
@@ -45,9 +49,9 @@ def _dropout_backward(grad, keep, scale, out):
 
 
 def _threshold(rate):
-    """The 64-bit threshold below which a draw is dropped: rate * 2^64 (exact for the
-    float rate, and below 2^64 since rate < 1)."""
-    return np.uint64(int(rate * 2.0**64))
+    """u >= rate for u = k / 2^53 exactly when k >= ceil(rate * 2^53) (the product is
+    exact: a power-of-two scaling)."""
+    return np.uint64(math.ceil(rate * 2.0**53))
 
 
 def dropout_forward(x, rate, seed):
