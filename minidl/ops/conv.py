@@ -1,0 +1,123 @@
+"""Convolution over channels-last sequences and images, as Keras' Conv1D and Conv2D.
+
+Like every deep-learning library this is cross-correlation (the kernel is not flipped).
+A 1D convolution is run as a 2D one on an image of height 1, so one Function and one
+pair of kernels ("conv", "conv2d_forward" / "conv2d_backward") serve both.
+
+Padding follows TensorFlow. "valid": no padding, out = floor((in - span) / stride) + 1
+with span = (k - 1) * dilation + 1. "same": out = ceil(in / stride), padded with
+total = max((out - 1) * stride + span - in, 0) zeros, total // 2 before and the rest
+after (an even kernel pads one more at the end).
+"""
+import numbers
+
+from minidl.autograd import Function, as_tensor
+from minidl.kernels import get_kernel
+
+PADDINGS = ("valid", "same")
+
+
+def check_padding(op, padding):
+    if padding not in PADDINGS:
+        raise ValueError(f"{op}: padding must be 'valid' or 'same', got {padding!r}")
+    return padding
+
+
+def positive_ints(op, what, value, count):
+    """`value` (an int, or a sequence of `count` ints) as a tuple of `count` positive ints."""
+    values = (value,) * count if isinstance(value, numbers.Integral) else tuple(value)
+    if len(values) != count or not all(isinstance(v, numbers.Integral) and v >= 1 for v in values):
+        form = "a positive int" if count == 1 else f"a positive int or {count} of them"
+        raise ValueError(f"{op}: {what} must be {form}, got {value!r}")
+    return tuple(int(v) for v in values)
+
+
+def window_geometry(op, window_name, axis_name, size, window, stride, dilation, padding):
+    """(out, pad_before, pad_after) along one axis for a window of `window` taps."""
+    span = (window - 1) * dilation + 1
+    if padding == "same":
+        out = -(-size // stride)
+        total = max((out - 1) * stride + span - size, 0)
+        return out, total // 2, total - total // 2
+    if span > size:
+        spread = f" (spanning {span} with dilation {dilation})" if dilation > 1 else ""
+        raise ValueError(f"{op}: the {window_name} of size {window}{spread} is larger than the input "
+                         f"{axis_name} {size} with padding 'valid'; use padding='same' or a smaller {window_name}")
+    return (size - span) // stride + 1, 0, 0
+
+
+def as_image(array, kernel_like=False):
+    """A sequence (batch, length, c) as an image of height 1, (batch, 1, length, c); a 1D
+    kernel (k, c_in, c_out) as (1, k, c_in, c_out). Images pass through."""
+    if kernel_like:
+        return array[None] if array.ndim == 3 else array
+    return array[:, None] if array.ndim == 3 else array
+
+
+class Convolution(Function):
+    """y[n, p, :] = sum_j x_pad[n, p*s + j*d, :] @ kernel[j]   (j, p run over 1 or 2 axes)
+    x (batch, *spatial, c_in), kernel (*k, c_in, c_out) -> y (batch, *out, c_out);
+    d x_pad[n, p*s + j*d, :] += grad[n, p, :] @ kernel[j]^T; d kernel[j] = sum_{n, p} x_pad[n, p*s + j*d, :]^T grad[n, p, :].
+    stride, padding, dilation are 2D geometry (height first; height 1 for a sequence)."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, stride, padding, dilation):
+        ctx.save(x, kernel)
+        ctx.geometry = (stride, padding, dilation)
+        image, image_kernel = as_image(x), as_image(kernel, kernel_like=True)
+        y = get_kernel("conv", "conv2d_forward", image, image_kernel)(image, image_kernel, stride, padding, dilation)
+        return y[:, 0] if x.ndim == 3 else y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, kernel = ctx.saved
+        image, image_kernel, image_grad = as_image(x), as_image(kernel, kernel_like=True), as_image(grad)
+        backward = get_kernel("conv", "conv2d_backward", image_grad, image, image_kernel)
+        grad_x, grad_kernel = backward(image_grad, image, image_kernel, *ctx.geometry)
+        return grad_x.reshape(x.shape), grad_kernel.reshape(kernel.shape)
+
+
+def _convolve(op, x, kernel, bias, stride, padding, dilation, axis_names):
+    """Check the arguments of conv1d / conv2d in the user's terms, then convolve."""
+    x, kernel = as_tensor(x), as_tensor(kernel)
+    spatial = len(axis_names)
+    if x.ndim != spatial + 2:
+        raise ValueError(f"{op}: input must be (batch, {', '.join(axis_names)}, channels), got shape {x.shape}")
+    if kernel.ndim != spatial + 2:
+        sizes = ", ".join(f"kernel_{name}" for name in axis_names)
+        raise ValueError(f"{op}: kernel must be ({sizes}, in_channels, filters), got shape {kernel.shape}")
+    if x.shape[-1] != kernel.shape[-2]:
+        raise ValueError(f"{op}: input has {x.shape[-1]} channels, kernel expects {kernel.shape[-2]}")
+    if x.dtype != kernel.dtype:
+        raise TypeError(f"{op}: input is {x.dtype} but kernel is {kernel.dtype}; cast one of them")
+    check_padding(op, padding)
+    stride = positive_ints(op, "stride", stride, spatial)
+    dilation = positive_ints(op, "dilation", dilation, spatial)
+    pads = []
+    for a, name in enumerate(axis_names):
+        _, before, after = window_geometry(op, "kernel", name, x.shape[1 + a], kernel.shape[a],
+                                           stride[a], dilation[a], padding)
+        pads.append((before, after))
+    if spatial == 1:  # a sequence is an image of height 1
+        stride, pads, dilation = (1,) + stride, [(0, 0)] + pads, (1,) + dilation
+    out = Convolution.apply(x, kernel, stride=stride, padding=tuple(pads), dilation=dilation)
+    if bias is None:
+        return out
+    bias = as_tensor(bias)
+    if bias.shape != (kernel.shape[-1],):
+        raise ValueError(f"{op}: bias must have shape ({kernel.shape[-1]},) for {kernel.shape[-1]} filters, "
+                         f"got {bias.shape}")
+    return out + bias  # the add's backward sums the gradient over batch and positions
+
+
+def conv1d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
+    """1D convolution: x (batch, length, c_in), kernel (k, c_in, c_out), bias (c_out,)
+    -> (batch, out_length, c_out); padding 'valid' or 'same' as TensorFlow."""
+    return _convolve("conv1d", x, kernel, bias, stride, padding, dilation, ("length",))
+
+
+def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
+    """2D convolution: x (batch, height, width, c_in), kernel (kh, kw, c_in, c_out),
+    bias (c_out,) -> (batch, out_h, out_w, c_out); stride and dilation an int or a
+    (rows, columns) pair; padding 'valid' or 'same' as TensorFlow."""
+    return _convolve("conv2d", x, kernel, bias, stride, padding, dilation, ("height", "width"))
