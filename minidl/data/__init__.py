@@ -1,0 +1,26 @@
+"""Data: characters -> ids (`text`), labelled CSV files (`tables`), the registry of
+public data sets with verified downloads (`registry`) and train/val/test splits (`split`).
+Pure NumPy and the standard library: nothing here needs the autograd engine."""
+from minidl.data.registry import (
+    DATASETS,
+    ChecksumError,
+    Dataset,
+    DatasetNotFound,
+    Source,
+    fetch,
+    file_sha256,
+    get_dataset,
+    git_blob_sha1,
+    resolve_data_dir,
+    verify,
+)
+from minidl.data.split import split_by_host, split_indices, train_test_split, train_val_test_split, url_host
+from minidl.data.tables import LoadReport, load_text_csv, load_url_csv
+from minidl.data.text import CharTokenizer, pad_ragged, pad_sequences
+
+__all__ = [
+    "DATASETS", "ChecksumError", "CharTokenizer", "Dataset", "DatasetNotFound", "LoadReport",
+    "Source", "fetch", "file_sha256", "get_dataset", "git_blob_sha1", "load_text_csv",
+    "load_url_csv", "pad_ragged", "pad_sequences", "resolve_data_dir", "split_by_host",
+    "split_indices", "train_test_split", "train_val_test_split", "url_host", "verify",
+]
