@@ -4,13 +4,15 @@ one elementwise pass, with no random-number generator state on the device.
 Element i's uniform number is the i-th output of SplitMix64 (Steele, Lea & Flood 2014)
 started from `seed`: a counter-based draw, so the mask depends only on the seed and the
 element's position, never on how CUDA schedules the threads. The same seed gives the
-same mask on every run and every GPU. The stream differs from the reference's
-generator, so masks agree with the CPU's in distribution, not element by element.
+same mask on every run and every GPU. The Numba twin draws the same stream, so a seed
+gives the same mask on the CPU (MINIDL_KERNELS=numba) and the GPU; the NumPy
+reference's generator differs, so its masks agree with these in distribution only.
 """
 import cupy
 
 # dropout_forward(x, rate, seed) -> (y, keep): keep = u_i >= rate, y = x * keep / (1 - rate).
-# The scale is rounded to x's dtype before the product, as in the reference.
+# The scale is rounded to x's dtype before the product and a dropped element is x * 0
+# (NaN stays NaN), both as in the Numba twin, so the two targets agree bit for bit.
 dropout_forward = cupy.ElementwiseKernel(
     "T x, float64 rate, uint64 seed", "T y, bool keep",
     """
@@ -20,7 +22,7 @@ dropout_forward = cupy.ElementwiseKernel(
     z ^= z >> 31;
     const double u = (double)(z >> 11) * (1.0 / 9007199254740992.0);  // 53 bits in [0, 1)
     keep = u >= rate;
-    y = keep ? (T)(x * (T)(1.0 / (1.0 - rate))) : (T)0;
+    y = keep ? (T)(x * (T)(1.0 / (1.0 - rate))) : (T)(x * (T)0);
     """,
     "minidl_dropout_forward",
 )
@@ -28,6 +30,6 @@ dropout_forward = cupy.ElementwiseKernel(
 # dropout_backward(grad, keep, rate): dy/dx = keep / (1 - rate).
 dropout_backward = cupy.ElementwiseKernel(
     "T grad, bool keep, float64 rate", "T dx",
-    "dx = keep ? (T)(grad * (T)(1.0 / (1.0 - rate))) : (T)0",
+    "dx = keep ? (T)(grad * (T)(1.0 / (1.0 - rate))) : (T)(grad * (T)0)",
     "minidl_dropout_backward",
 )
