@@ -1,0 +1,191 @@
+"""Callbacks: code that `fit` calls at fixed points of training, as in Keras.
+
+`fit` calls, in order: on_train_begin(logs), then per epoch on_epoch_begin(epoch, logs),
+on_batch_end(batch, logs) after each optimiser step (logs: "size" and the running
+"loss" and "accuracy" of the epoch), on_epoch_end(epoch, logs) (logs: the epoch's
+metrics, "val_"-prefixed for the validation data), and finally on_train_end(logs).
+Epochs and batches count from 0. Before training, `fit` binds each callback to the
+model, the optimiser and the run's `params` (epochs, batch_size, samples, steps, verbose).
+A callback stops training by setting `self.model.stop_training = True`; `fit` checks it
+after every batch and every epoch.
+"""
+import csv
+import math
+import os
+
+from minidl import io
+
+#: Metrics where larger is better; any other name (loss) is minimised under mode="auto".
+_MAXIMISED = ("accuracy", "acc", "auc", "precision", "recall", "f1", "tpr")
+
+
+class Callback:
+    """Base class: every hook does nothing; override the ones you need."""
+
+    model = None
+    optimizer = None
+    params = None
+
+    def bind(self, model, optimizer, params):
+        self.model, self.optimizer, self.params = model, optimizer, dict(params)
+
+    def on_train_begin(self, logs=None):
+        pass
+
+    def on_epoch_begin(self, epoch, logs=None):
+        pass
+
+    def on_batch_end(self, batch, logs=None):
+        pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        pass
+
+    def on_train_end(self, logs=None):
+        pass
+
+
+class History(dict, Callback):
+    """The metrics of every epoch: {"loss": [...], "accuracy": [...], "val_loss": [...]}.
+    `fit` returns it. `epochs` lists the epoch numbers (from 0) the lists refer to."""
+
+    def on_train_begin(self, logs=None):
+        self.clear()
+        self.epochs = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(epoch)
+        for name, value in (logs or {}).items():
+            self.setdefault(name, []).append(value)
+
+
+class Monitor:
+    """Tracks the best value of one logged metric.
+
+    mode: "min", "max" or "auto" (max for accuracy, AUC, precision, recall, F1, TPR;
+    min otherwise). A value improves on the best when it beats it by more than
+    min_delta (Keras' rule); NaN never improves."""
+
+    def __init__(self, monitor, mode="auto", min_delta=0.0):
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if any(word in monitor for word in _MAXIMISED) else "min"
+        self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
+        self.best = math.inf if mode == "min" else -math.inf
+
+    def current(self, logs, owner):
+        """The monitored value from `logs`; a clear error when it is not logged."""
+        if self.monitor not in (logs or {}):
+            available = ", ".join(sorted(logs or {})) or "none"
+            raise ValueError(f"{owner}: the metric {self.monitor!r} is not logged (available: {available}); "
+                             "validation metrics need validation_data or validation_split")
+        return float(logs[self.monitor])
+
+    def improves(self, value):
+        if self.mode == "min":
+            return value < self.best - self.min_delta
+        return value > self.best + self.min_delta
+
+    def update(self, value):
+        """True, and remember `value`, when it improves on the best."""
+        if self.improves(value):
+            self.best = value
+            return True
+        return False
+
+
+class EarlyStopping(Callback):
+    """Stop when `monitor` has not improved for `patience` epochs (Keras' EarlyStopping).
+
+    restore_best_weights: when training ends (stopped early or not), give the model the
+    weights and buffers of its best epoch (Keras 2 restores only when it stops early).
+    `stopped_epoch` is the epoch training stopped at (None if it ran to the end);
+    `best_epoch` the epoch of the best value."""
+
+    def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
+        if patience < 0:
+            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
+        self.monitor = Monitor(monitor, mode, min_delta)
+        self.patience = int(patience)
+        self.restore_best_weights = bool(restore_best_weights)
+
+    def on_train_begin(self, logs=None):
+        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode, self.monitor.min_delta)
+        self.wait, self.stopped_epoch, self.best_epoch, self.best_weights = 0, None, None, None
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self.monitor.current(logs, "EarlyStopping")
+        if self.monitor.update(value):
+            self.wait, self.best_epoch = 0, epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.state_dict()
+            return
+        self.wait += 1
+        if self.wait >= self.patience:
+            self.stopped_epoch = epoch
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.restore_best_weights and self.best_weights is not None:
+            self.model.load_state_dict(self.best_weights)
+
+
+class ModelCheckpoint(Callback):
+    """Save the model with `minidl.io.save` (atomic) at the end of an epoch.
+
+    save_best_only: only when `monitor` improves (else every epoch). `path` may hold
+    format fields, e.g. "model-{epoch:02d}-{val_loss:.3f}.mdl" (epoch counted from 1).
+    The file's `extra` holds the caller's `extra` plus {"epoch", "monitor", "value"};
+    include_optimizer stores the optimiser's state to resume training;
+    input_shape is passed on to `io.save`."""
+
+    def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True, extra=None,
+                 include_optimizer=False, input_shape=None):
+        self.path = os.fspath(path)
+        self.monitor = Monitor(monitor, mode)
+        self.save_best_only = bool(save_best_only)
+        self.extra = dict(extra or {})
+        self.include_optimizer = bool(include_optimizer)
+        self.input_shape = input_shape
+        self.saved_paths = []
+
+    def on_train_begin(self, logs=None):
+        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.save_best_only:
+            value = self.monitor.current(logs, "ModelCheckpoint")
+            if not self.monitor.update(value):
+                return
+        path = self.path.format(epoch=epoch + 1, **logs)
+        extra = dict(self.extra, epoch=epoch + 1, monitor=self.monitor.monitor,
+                     value=logs.get(self.monitor.monitor))
+        io.save(path, self.model, extra=extra, input_shape=self.input_shape,
+                optimizer=self.optimizer if self.include_optimizer else None)
+        self.saved_paths.append(path)
+
+
+class CSVLogger(Callback):
+    """Append one row per epoch (epoch from 1, then the metrics) to a CSV file."""
+
+    def __init__(self, path, append=False):
+        self.path, self.append = os.fspath(path), bool(append)
+
+    def on_train_begin(self, logs=None):
+        self.fields = None
+        if not self.append:
+            with open(self.path, "w", newline="", encoding="utf-8"):
+                pass
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        if self.fields is None:
+            self.fields = ["epoch"] + list(logs)
+        write_header = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
+        with open(self.path, "a", newline="", encoding="utf-8") as handle:
+            writer = csv.DictWriter(handle, fieldnames=self.fields, extrasaction="ignore")
+            if write_header:
+                writer.writeheader()
+            writer.writerow(dict(logs, epoch=epoch + 1))

@@ -1,0 +1,374 @@
+"""fit, evaluate and predict for any minidl.nn.Module, with Keras' semantics.
+
+    history = fit(model, x_train, y_train, epochs=10, batch_size=64, validation_split=0.25)
+    scores = evaluate(model, x_test, y_test)        # {"loss", "accuracy", "roc_auc", ...}
+    probabilities = predict(model, x_new)
+
+Inputs: `x` is one array (float features, or integer ids for an Embedding) or a tuple /
+list of arrays, one per input of a multi-input model (called as model(*inputs)).
+Floating inputs are cast to the model's dtype; integer inputs stay integers.
+Targets: 0/1 for binary models (output (n,) or (n, 1)), integer labels 0..k-1 for
+multi-class ones (output (n, k)). How outputs, targets and losses relate (probabilities
+or logits, which loss) is decided once by an `Objective` (minidl.train.objectives).
+"""
+import time
+
+import numpy as np
+
+from minidl import backend, optim
+from minidl.autograd import Tensor, no_grad
+from minidl.train import metrics
+from minidl.train.callbacks import History
+from minidl.train.objectives import Objective, outputs_logits, resolve_objective, task_of_output
+from minidl.train.progress import ProgressBar
+
+#: The binary operating points `evaluate` reports: metric name -> largest false-positive rate.
+TPR_AT_FPR = {"tpr_at_fpr_1e-2": 1e-2, "tpr_at_fpr_1e-3": 1e-3}
+#: The epoch metrics the progress bar shows (with their "val_" twins).
+SHOWN = ("loss", "accuracy", "roc_auc")
+
+
+# -------------------------------------------------------------------- inputs
+def _as_inputs(x, what="x"):
+    """(list of host arrays, one per model input; their common length)."""
+    parts = list(x) if isinstance(x, (tuple, list)) else [x]
+    if not parts:
+        raise ValueError(f"{what}: no input arrays given")
+    arrays = [part.numpy() if isinstance(part, Tensor) else backend.to_numpy(part) for part in parts]
+    for array in arrays:
+        if array.ndim == 0:
+            raise ValueError(f"{what}: an input must have a batch axis, got a scalar")
+    lengths = {len(array) for array in arrays}
+    if len(lengths) != 1:
+        raise ValueError(f"{what}: the input arrays have different numbers of samples: {sorted(lengths)}")
+    n = lengths.pop()
+    if n == 0:
+        raise ValueError(f"{what}: no samples given")
+    return arrays, n
+
+
+def _as_targets(y, n, what="y"):
+    y = y.numpy() if isinstance(y, Tensor) else backend.to_numpy(y)
+    if y.ndim == 0 or len(y) != n:
+        raise ValueError(f"{what} has {0 if y.ndim == 0 else len(y)} targets for {n} samples")
+    return y
+
+
+def _take(arrays, index):
+    return [array[index] for array in arrays]
+
+
+def _device_and_dtype(model):
+    """Where the model's weights live and their floating dtype (the defaults before build)."""
+    for parameter in model.parameters():
+        if parameter.dtype.kind == "f":
+            return parameter.device, parameter.dtype
+    return backend.current_device(), np.dtype(backend.default_dtype())
+
+
+def _to_tensors(arrays, device, dtype):
+    """Model inputs: floating (and boolean) arrays cast to the model's dtype, integer ids
+    kept as they are, all moved to the model's device."""
+    tensors = []
+    for array in arrays:
+        if array.dtype.kind in "fb":
+            array = array.astype(dtype, copy=False)
+        tensors.append(Tensor(backend.to_device(array, device)))
+    return tensors
+
+
+def _batch_bounds(n, batch_size, join_single=False):
+    """(start, stop) of each batch. join_single: a last batch of one sample joins the
+    batch before it, because batch normalisation cannot estimate a variance from one."""
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if join_single and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+def _check_batch_size(batch_size, what="batch_size"):
+    if int(batch_size) != batch_size or batch_size < 1:
+        raise ValueError(f"{what} must be a positive integer, got {batch_size}")
+    return int(batch_size)
+
+
+def _output_shape(model, arrays):
+    """The output shape for the first two samples, from a forward pass in eval mode
+    without grad; builds a model whose layers create their weights on first call."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            output = model(*_to_tensors(_take(arrays, slice(0, 2)), *_device_and_dtype(model)))
+    finally:
+        model.train(was_training)
+    return output.shape
+
+
+def _inference(model, arrays, batch_size, objective=None, y=None):
+    """The model's raw outputs on `arrays` as one host array, in eval mode without grad;
+    with `objective` and `y` also the mean loss (including the regularisation term, as
+    Keras reports it)."""
+    n = len(arrays[0])
+    device, dtype = _device_and_dtype(model)
+    outputs, loss_sum = [], 0.0
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            for start, stop in _batch_bounds(n, batch_size):
+                output = model(*_to_tensors(_take(arrays, slice(start, stop)), device, dtype))
+                if y is not None:
+                    loss_sum += objective.loss(output, y[start:stop]).item() * (stop - start)
+                outputs.append(backend.to_numpy(output.data))
+            penalty = model.regularization_loss() if y is not None else None
+    finally:
+        model.train(was_training)
+    loss = None if y is None else loss_sum / n + (0.0 if penalty is None else penalty.item())
+    return np.concatenate(outputs), loss
+
+
+# ------------------------------------------------------------------ metrics
+def _roc_metric(metric, *args):
+    """A ROC-based metric, NaN where it is undefined (targets of one class only)."""
+    try:
+        return metric(*args)
+    except ValueError:
+        return float("nan")
+
+
+def _classification_metrics(objective, y, outputs, loss):
+    """evaluate's dict from the raw outputs and the targets."""
+    true, predicted = objective.target_labels(y), objective.predicted_labels(outputs)
+    result = {"loss": float(loss), "accuracy": metrics.accuracy(true, predicted)}
+    if objective.task == "binary":
+        scores = objective.probabilities(outputs).reshape(-1)
+        precision, recall, f1 = metrics.precision_recall_f1(true, predicted, average="binary")
+        result.update(roc_auc=_roc_metric(metrics.roc_auc, true, scores), precision=precision, recall=recall, f1=f1)
+        for name, fpr in TPR_AT_FPR.items():
+            result[name] = _roc_metric(metrics.tpr_at_fpr, true, scores, fpr)
+        result["confusion_matrix"] = metrics.confusion_matrix(true, predicted, num_classes=2).tolist()
+        return result
+    classes = outputs.shape[-1]
+    precision, recall, f1 = metrics.precision_recall_f1(true, predicted, average="macro", num_classes=classes)
+    per_class = metrics.precision_recall_f1(true, predicted, average=None, num_classes=classes)
+    result.update(precision=precision, recall=recall, f1=f1,
+                  precision_per_class=per_class[0].tolist(), recall_per_class=per_class[1].tolist(),
+                  f1_per_class=per_class[2].tolist(), support=np.bincount(true, minlength=classes).tolist(),
+                  confusion_matrix=metrics.confusion_matrix(true, predicted, num_classes=classes).tolist())
+    return result
+
+
+def _sample_weights(class_weight, labels, classes):
+    """Per-sample weights from Keras' class_weight ({label: weight}, missing labels 1)
+    or "balanced" (n / (classes * count), scikit-learn's rule)."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):
+        if class_weight != "balanced":
+            raise ValueError(f"class_weight must be a dict or 'balanced', got {class_weight!r}")
+        counts = np.bincount(labels, minlength=classes).astype(np.float64)
+        table = np.divide(len(labels), classes * counts, out=np.ones(classes), where=counts > 0)
+    else:
+        table = np.ones(classes)
+        for label, weight in dict(class_weight).items():
+            if not 0 <= int(label) < classes:
+                raise ValueError(f"class_weight: label {label} is not a class of this model (0..{classes - 1})")
+            table[int(label)] = float(weight)
+    return table[labels]
+
+
+# ------------------------------------------------------------------ training
+def _make_optimizer(optimizer, model):
+    """The optimiser for a built model: an Optimizer, a factory called with the model's
+    parameters (functools.partial(optim.Adam, lr=1e-4)), or None for Keras' Adam."""
+    if optimizer is None:
+        optimizer = optim.Adam
+    if not isinstance(optimizer, optim.Optimizer):
+        if not callable(optimizer):
+            raise TypeError(f"fit: optimizer must be an Optimizer or a factory of one, got {type(optimizer).__name__}")
+        optimizer = optimizer(model.parameters())
+    held = {id(p) for p in optimizer.params}
+    left_out = [name for name, p in model.named_parameters() if p.requires_grad and id(p) not in held]
+    if left_out:
+        # Typically an optimiser made before the model's first call created its lazy weights.
+        raise ValueError(f"fit: the optimizer does not update {len(left_out)} trainable parameters of the model "
+                         f"({', '.join(left_out[:3])}...); build the model first (model.build(input_shape)) "
+                         "or pass a factory: optimizer=functools.partial(optim.Adam, lr=...)")
+    return optimizer
+
+
+def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar):
+    """One pass over the training data; the epoch's logs (loss, accuracy, roc_auc)."""
+    n = len(y)
+    device, dtype = _device_and_dtype(model)
+    order = backend.numpy_generator().permutation(n) if shuffle else np.arange(n)
+    true_labels = objective.target_labels(y)
+    seen, loss_sum, correct, scores = 0, 0.0, 0, []
+    model.train()
+    for batch, (start, stop) in enumerate(_batch_bounds(n, batch_size, join_single=True)):
+        index = order[start:stop]
+        model.zero_grad()
+        output = model(*_to_tensors(_take(arrays, index), device, dtype))
+        loss = objective.loss(output, y[index], None if weights is None else weights[index])
+        penalty = model.regularization_loss()
+        if penalty is not None:
+            loss = loss + penalty
+        loss.backward()
+        optimizer.step()
+
+        size = stop - start
+        seen += size
+        loss_sum += loss.item() * size
+        correct += int((objective.predicted_labels(output.data) == true_labels[index]).sum())
+        if objective.task == "binary":
+            scores.append(objective.probabilities(output.data).reshape(-1))
+        running = {"loss": loss_sum / seen, "accuracy": correct / seen}
+        if bar is not None:
+            bar.update(seen, running)
+        for callback in callbacks:
+            callback.on_batch_end(batch, dict(running, size=size))
+        if model.stop_training:
+            break
+    logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+    if objective.task == "binary":
+        labels = true_labels[order[:seen]]
+        logs["roc_auc"] = _roc_metric(metrics.roc_auc, labels, np.concatenate(scores))
+    return logs
+
+
+def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validation_data=None,
+        validation_split=0.0, shuffle=True, callbacks=(), verbose=1, class_weight=None,
+        from_logits=None, validation_batch_size=None):
+    """Train `model` on (x, y) for `epochs` epochs of mini-batches; returns a History:
+    {"loss": [...], "accuracy": [...], "roc_auc": [...] (binary), and with validation
+    data every scalar metric of `evaluate` prefixed "val_": "val_loss", "val_accuracy",
+    "val_roc_auc", "val_tpr_at_fpr_1e-3", ...}, one value per epoch run.
+
+    Each step: model.train(), zero the gradients, forward, loss (the data loss plus
+    model.regularization_loss(), the L2 terms), backward, optimizer.step(). The epoch's
+    loss and accuracy are running means over its batches, in training mode (as Keras).
+
+    optimizer: an Optimizer over the (built) model's parameters, or a factory called
+        with them once fit has built the model (functools.partial(optim.Adam, lr=1e-4));
+        default Adam with Keras' lr 1e-3. It must update every trainable parameter.
+    loss: "binary_crossentropy", "sparse_categorical_crossentropy", a callable
+        loss(output, targets) -> scalar Tensor (the batch mean), or None: picked from
+        the output's width (1 -> binary, k -> sparse categorical).
+    from_logits: whether the model outputs logits; None reads it from the model
+        (see minidl.train.objectives).
+    validation_data: (x_val, y_val); validation_split: the fraction of the samples,
+        taken from the end of x and y before any shuffling (Keras), held out instead.
+    shuffle: reorder the training samples each epoch (minidl.manual_seed repeats it).
+    callbacks: Callback instances (EarlyStopping, ModelCheckpoint, CSVLogger, ...).
+    verbose: 0 silent, 1 a progress bar per epoch on stderr, 2 one line per epoch.
+    class_weight: {label: weight} or "balanced", weighting each sample's loss.
+    validation_batch_size: batch size of the validation pass (default batch_size).
+
+    A last batch of a single sample is joined to the one before it (batch
+    normalisation needs two). The model's train/eval mode is restored afterwards.
+    """
+    if int(epochs) != epochs or epochs < 1:
+        raise ValueError(f"fit: epochs must be a positive integer, got {epochs}")
+    batch_size = _check_batch_size(batch_size)
+    validation_batch_size = _check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
+    if verbose not in (0, 1, 2):
+        raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose}")
+    arrays, n = _as_inputs(x)
+    y = _as_targets(y, n)
+    validation = None
+    if validation_data is not None and validation_split:
+        raise ValueError("fit: give validation_data or validation_split, not both")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+            raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
+        val_arrays, val_n = _as_inputs(validation_data[0], "validation_data x")
+        validation = (val_arrays, _as_targets(validation_data[1], val_n, "validation_data y"))
+    elif validation_split:
+        if not 0 < validation_split < 1:
+            raise ValueError(f"fit: validation_split must be in (0, 1), got {validation_split}")
+        split_at = int(n * (1.0 - validation_split))
+        if split_at < 1 or split_at == n:
+            raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves an empty part")
+        validation = (_take(arrays, slice(split_at, None)), y[split_at:])
+        arrays, y, n = _take(arrays, slice(None, split_at)), y[:split_at], split_at
+
+    output_shape = _output_shape(model, arrays)
+    objective = resolve_objective(loss, model, output_shape, from_logits)
+    objective.check_targets(y, output_shape[-1])
+    if validation is not None:
+        objective.check_targets(validation[1], output_shape[-1])
+    if class_weight is not None and objective.loss_fn is not None:
+        raise ValueError("fit: class_weight needs a built-in loss; weight the samples inside your loss callable")
+    classes = 2 if objective.task == "binary" else output_shape[-1]
+    weights = _sample_weights(class_weight, objective.target_labels(y), classes)
+    optimizer = _make_optimizer(optimizer, model)
+
+    history = History()
+    callbacks = [history, *callbacks]
+    params = {"epochs": int(epochs), "batch_size": batch_size, "samples": n,
+              "steps": len(_batch_bounds(n, batch_size, join_single=True)), "verbose": verbose}
+    for callback in callbacks:
+        callback.bind(model, optimizer, params)
+    model.stop_training = False
+    was_training = model.training
+    for callback in callbacks:
+        callback.on_train_begin({})
+    try:
+        for epoch in range(int(epochs)):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch, {})
+            bar = None if verbose == 0 else ProgressBar(n, epoch + 1, epochs, interactive=False if verbose == 2 else None)
+            logs = _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar)
+            if validation is not None:
+                outputs, val_loss = _inference(model, validation[0], validation_batch_size, objective, validation[1])
+                scores = _classification_metrics(objective, validation[1], outputs, val_loss)
+                logs.update((f"val_{name}", value) for name, value in scores.items() if isinstance(value, float))
+            if bar is not None:
+                bar.finish({name: value for name, value in logs.items() if name.removeprefix("val_") in SHOWN})
+            for callback in callbacks:
+                callback.on_epoch_end(epoch, logs)
+            if model.stop_training:
+                break
+    finally:
+        model.train(was_training)
+    for callback in callbacks:
+        callback.on_train_end({})
+    return history
+
+
+def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None):
+    """Metrics of `model` on (x, y), in eval mode without grad, as a dict of Python values.
+
+    Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1, threshold
+    0.5), tpr_at_fpr_1e-2, tpr_at_fpr_1e-3 (largest TPR with FPR <= 1e-2 / 1e-3; NaN,
+    like roc_auc, when y holds one class) and confusion_matrix [[tn, fp], [fn, tp]].
+    Multi-class models: loss, accuracy, precision, recall, f1 (macro averages),
+    precision_per_class, recall_per_class, f1_per_class, support (lists, one per class)
+    and confusion_matrix (rows true, columns predicted).
+    The loss includes the L2 regularisation term, as Keras reports it; `loss` and
+    `from_logits` as in `fit`.
+    """
+    batch_size = _check_batch_size(batch_size)
+    arrays, n = _as_inputs(x)
+    y = _as_targets(y, n)
+    output_shape = _output_shape(model, arrays)
+    objective = resolve_objective(loss, model, output_shape, from_logits)
+    objective.check_targets(y, output_shape[-1])
+    outputs, mean_loss = _inference(model, arrays, batch_size, objective, y)
+    return _classification_metrics(objective, y, outputs, mean_loss)
+
+
+def predict(model, x, batch_size=1024, from_logits=None):
+    """The model's probabilities for `x` as a NumPy array of the output's shape
+    ((n, 1) or (n,) for binary models, (n, k) for multi-class ones), computed in eval
+    mode without grad, in batches. A model that outputs logits (see `from_logits`) gets
+    its sigmoid or softmax applied; from_logits=False returns the raw outputs."""
+    batch_size = _check_batch_size(batch_size)
+    arrays, _ = _as_inputs(x)
+    outputs, _ = _inference(model, arrays, batch_size)
+    if from_logits is None:
+        from_logits = outputs_logits(model)
+    if not from_logits:
+        return outputs
+    return Objective(task_of_output(outputs.shape), from_logits=True).probabilities(outputs)
