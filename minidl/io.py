@@ -121,6 +121,8 @@ def _atomic_write(path, chunks):
     directory = os.path.dirname(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save: {path} is a directory")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"save: the folder {directory} does not exist")
     descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -234,7 +236,10 @@ def _parse(data, path):
 def _read_arrays(header, payload, path):
     groups = {group: {} for group in GROUPS}
     offset = 0
-    for entry in header.get("arrays", []):
+    entries = header.get("arrays", [])
+    if not isinstance(entries, list):
+        raise ModelFileError(f"{path}: the header's array list is malformed")
+    for entry in entries:
         try:
             group, name, shape = entry["group"], str(entry["name"]), tuple(int(n) for n in entry["shape"])
             dtype, start, nbytes = np.dtype(entry["dtype"]), int(entry["offset"]), int(entry["nbytes"])

@@ -49,6 +49,10 @@ class History(dict, Callback):
     """The metrics of every epoch: {"loss": [...], "accuracy": [...], "val_loss": [...]}.
     `fit` returns it. `epochs` lists the epoch numbers (from 0) the lists refer to."""
 
+    def __init__(self):
+        super().__init__()
+        self.epochs = []
+
     def on_train_begin(self, logs=None):
         self.clear()
         self.epochs = []

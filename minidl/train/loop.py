@@ -11,7 +11,6 @@ Targets: 0/1 for binary models (output (n,) or (n, 1)), integer labels 0..k-1 fo
 multi-class ones (output (n, k)). How outputs, targets and losses relate (probabilities
 or logits, which loss) is decided once by an `Objective` (minidl.train.objectives).
 """
-import time
 
 import numpy as np
 
