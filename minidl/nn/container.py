@@ -20,6 +20,7 @@ class Sequential(Module):
         self.built = False
 
     def build(self, input_shape):
+        self.input_shape = tuple(input_shape)
         shape = tuple(input_shape)
         for layer in self.layers:
             if not layer.built:
