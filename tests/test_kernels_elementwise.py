@@ -14,6 +14,7 @@ from minidl.autograd import gradcheck
 from minidl.kernels.numba_cpu import activation as numba_activation
 from minidl.kernels.numba_cpu import dropout as numba_dropout
 from minidl.kernels.numba_cpu import embedding as numba_embedding
+from minidl.kernels.numba_cpu import threads as numba_threads
 
 DTYPES = [np.float32, np.float64]
 # float32 kernels may round the last bit differently (elu's expm1 is computed in float64).
@@ -93,6 +94,17 @@ def test_embedding_matches_reference(rng, dtype, ids_dtype):
     assert_same(numba_embedding.embedding_backward(grad, ids, 7), reference("embedding", "embedding_backward")(grad, ids, 7), dtype)
 
 
+class every_size_parallel:
+    """Lower the grain size to 1 so that tiny arrays take the multi-threaded path too."""
+
+    def __enter__(self):
+        self.grain = numba_threads.GRAIN_SIZE
+        numba_threads.GRAIN_SIZE = 1
+
+    def __exit__(self, *exc):
+        numba_threads.GRAIN_SIZE = self.grain
+
+
 @settings(max_examples=12, deadline=None)
 @given(rows=st.integers(1, 40), dim=st.integers(1, 9), vocab=st.integers(1, 12), threads=st.integers(1, 2))
 def test_embedding_backward_sums_every_row_once(rows, dim, vocab, threads):
@@ -103,10 +115,32 @@ def test_embedding_backward_sums_every_row_once(rows, dim, vocab, threads):
     previous = numba.get_num_threads()
     numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
     try:
-        actual = numba_embedding.embedding_backward(grad, ids, vocab)
+        with every_size_parallel():
+            actual = numba_embedding.embedding_backward(grad, ids, vocab)
     finally:
         numba.set_num_threads(previous)
     np.testing.assert_array_equal(actual, reference("embedding", "embedding_backward")(grad, ids, vocab))
+
+
+def test_small_arrays_run_on_one_thread_and_restore_the_count():
+    previous = numba.get_num_threads()
+    with numba_threads.threads_for(numba_threads.GRAIN_SIZE - 1):
+        assert numba.get_num_threads() == 1
+    assert numba.get_num_threads() == previous
+    with numba_threads.threads_for(numba_threads.GRAIN_SIZE):
+        assert numba.get_num_threads() == previous
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_parallel_path_matches_reference(rng, dtype):
+    x = (3 * rng.standard_normal((4, 9))).astype(dtype)
+    grad = rng.standard_normal(x.shape).astype(dtype)
+    out = reference("activation", "elu_forward")(x, 1.0)
+    with every_size_parallel():
+        assert_same(numba_activation.elu_forward(x, 1.0), out, dtype)
+        assert_same(numba_activation.elu_backward(grad, x, out, 1.0),
+                    reference("activation", "elu_backward")(grad, x, out, 1.0), dtype)
+        assert_same(numba_activation.relu_backward(grad, x), reference("activation", "relu_backward")(grad, x), dtype)
 
 
 # ------------------------------------------------------------ dropout generator
@@ -146,14 +180,9 @@ def test_dropout_mask_repeats_per_seed_and_differs_across_seeds():
 
 def test_dropout_mask_is_independent_of_the_thread_count():
     x = np.ones(10_001, dtype=np.float64)
-    previous = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        single = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    single = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
+    with every_size_parallel():
         many = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
-    finally:
-        numba.set_num_threads(previous)
     np.testing.assert_array_equal(single, many)
 
 

@@ -5,11 +5,13 @@ The NumPy versions build one or two temporaries per call (the boolean mask, the 
 of the clipped input, the `where`); here each element is read and written once. The
 loops run over the flattened arrays (a contiguous copy is made first only when an input
 is not contiguous) and are split across threads with `prange`: these arrays are large
-in the URL models (batch x 75 x 256 after a convolution), and on small ones the thread
-hand-off costs a few microseconds, well under the op's own Python overhead.
+in the URL models (batch x 75 x 256 after a convolution); small ones run on one thread
+(see threads.py).
 """
 import numpy as np
 from numba import njit, prange
+
+from minidl.kernels.numba_cpu.threads import threads_for
 
 
 def _flat(array):
@@ -69,26 +71,30 @@ def _elu_backward(grad, x, out, alpha, grad_in):
 
 def relu_forward(x):
     out = np.empty(x.shape, dtype=x.dtype)
-    _relu_forward(_flat(x), out.reshape(-1))
+    with threads_for(x.size):
+        _relu_forward(_flat(x), out.reshape(-1))
     return out
 
 
 def relu_backward(grad, x):
     """d relu(x)/dx = 1 where x > 0."""
     out = np.empty(grad.shape, dtype=grad.dtype)
-    _relu_backward(_flat(grad), _flat(x), out.reshape(-1))
+    with threads_for(grad.size):
+        _relu_backward(_flat(grad), _flat(x), out.reshape(-1))
     return out
 
 
 def elu_forward(x, alpha):
     """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
     out = np.empty(x.shape, dtype=x.dtype)
-    _elu_forward(_flat(x), float(alpha), out.reshape(-1))
+    with threads_for(x.size):
+        _elu_forward(_flat(x), float(alpha), out.reshape(-1))
     return out
 
 
 def elu_backward(grad, x, out, alpha):
     """d elu(x)/dx = 1 where x > 0, elu(x) + alpha elsewhere."""
     grad_in = np.empty(grad.shape, dtype=grad.dtype)
-    _elu_backward(_flat(grad), _flat(x), _flat(out), out.dtype.type(alpha), grad_in.reshape(-1))
+    with threads_for(grad.size):
+        _elu_backward(_flat(grad), _flat(x), _flat(out), out.dtype.type(alpha), grad_in.reshape(-1))
     return grad_in

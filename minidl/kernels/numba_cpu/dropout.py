@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.numba_cpu.threads import threads_for
+
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX_1 = np.uint64(0xBF58476D1CE4E5B9)
 _MIX_2 = np.uint64(0x94D049BB133111EB)
@@ -61,8 +63,9 @@ def dropout_forward(x, rate, seed):
     keep = np.empty(x.shape, dtype=np.bool_)
     seed = np.uint64(int(seed) % 2**64)
     scale = x.dtype.type(1.0 / (1.0 - rate))
-    _dropout_forward(np.ascontiguousarray(x).reshape(-1), seed, _threshold(rate), scale,
-                     out.reshape(-1), keep.reshape(-1))
+    with threads_for(x.size):
+        _dropout_forward(np.ascontiguousarray(x).reshape(-1), seed, _threshold(rate), scale,
+                         out.reshape(-1), keep.reshape(-1))
     return out, keep
 
 
@@ -70,6 +73,7 @@ def dropout_backward(grad, keep, rate):
     """dy/dx = keep / (1 - rate)."""
     out = np.empty(grad.shape, dtype=grad.dtype)
     scale = grad.dtype.type(1.0 / (1.0 - rate))
-    _dropout_backward(np.ascontiguousarray(grad).reshape(-1), np.ascontiguousarray(keep).reshape(-1),
-                      scale, out.reshape(-1))
+    with threads_for(grad.size):
+        _dropout_backward(np.ascontiguousarray(grad).reshape(-1), np.ascontiguousarray(keep).reshape(-1),
+                          scale, out.reshape(-1))
     return out

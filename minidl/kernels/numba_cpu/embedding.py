@@ -12,6 +12,8 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from minidl.kernels.numba_cpu.threads import threads_for
+
 
 @njit(cache=True)
 def _gather_rows(ids, weight, out):
@@ -47,7 +49,8 @@ def embedding_backward(grad, ids, vocab_size):
     """d/dweight[v] = sum of grad rows whose id is v: (..., dim) -> (vocab_size, dim)."""
     dim = grad.shape[-1]
     grad_weight = np.zeros((vocab_size, dim), dtype=grad.dtype)
-    blocks = max(1, min(numba.get_num_threads(), dim))
-    _scatter_add_rows(np.ascontiguousarray(grad).reshape(-1, dim), np.ascontiguousarray(ids).reshape(-1),
-                      blocks, grad_weight)
+    with threads_for(grad.size):
+        blocks = max(1, min(numba.get_num_threads(), dim))
+        _scatter_add_rows(np.ascontiguousarray(grad).reshape(-1, dim), np.ascontiguousarray(ids).reshape(-1),
+                          blocks, grad_weight)
     return grad_weight
