@@ -76,7 +76,9 @@ def conv2d_backward(grad, x, kernel, stride, padding, dilation):
     c_out = kernel.shape[3]
     grad_rows = np.ascontiguousarray(grad).reshape(-1, c_out)
     kernel_rows = np.ascontiguousarray(kernel).reshape(-1, c_out)
-    grad_kernel = np.dot(cols.T, grad_rows).reshape(kernel.shape)
+    # (grad^T @ cols)^T, not cols^T @ grad: the same product, but OpenBLAS runs the first
+    # form 3-15x faster here (inner dimension batch*positions, 19200 for a URL batch).
+    grad_kernel = np.dot(grad_rows.T, cols).T.reshape(kernel.shape)
     grad_cols = np.dot(grad_rows, kernel_rows.T)
     grad_x = np.zeros(x.shape, dtype=x.dtype)
     _col2im(grad_cols, kernel.shape[0], kernel.shape[1], stride[0], stride[1], padding[0][0], padding[1][0],
