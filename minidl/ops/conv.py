@@ -46,12 +46,15 @@ def window_geometry(op, window_name, axis_name, size, window, stride, dilation, 
     return (size - span) // stride + 1, 0, 0
 
 
-def as_image(array, kernel_like=False):
-    """A sequence (batch, length, c) as an image of height 1, (batch, 1, length, c); a 1D
-    kernel (k, c_in, c_out) as (1, k, c_in, c_out). Images pass through."""
-    if kernel_like:
-        return array[None] if array.ndim == 3 else array
-    return array[:, None] if array.ndim == 3 else array
+def as_image(x):
+    """A sequence (batch, length, c) as an image of height 1, (batch, 1, length, c);
+    an image passes through."""
+    return x[:, None] if x.ndim == 3 else x
+
+
+def kernel_as_image(kernel):
+    """A 1D kernel (k, c_in, c_out) as a 2D one of height 1, (1, k, c_in, c_out)."""
+    return kernel[None] if kernel.ndim == 3 else kernel
 
 
 class Convolution(Function):
@@ -64,14 +67,14 @@ class Convolution(Function):
     def forward(ctx, x, kernel, stride, padding, dilation):
         ctx.save(x, kernel)
         ctx.geometry = (stride, padding, dilation)
-        image, image_kernel = as_image(x), as_image(kernel, kernel_like=True)
+        image, image_kernel = as_image(x), kernel_as_image(kernel)
         y = get_kernel("conv", "conv2d_forward", image, image_kernel)(image, image_kernel, stride, padding, dilation)
         return y[:, 0] if x.ndim == 3 else y
 
     @staticmethod
     def backward(ctx, grad):
         x, kernel = ctx.saved
-        image, image_kernel, image_grad = as_image(x), as_image(kernel, kernel_like=True), as_image(grad)
+        image, image_kernel, image_grad = as_image(x), kernel_as_image(kernel), as_image(grad)
         backward = get_kernel("conv", "conv2d_backward", image_grad, image, image_kernel)
         grad_x, grad_kernel = backward(image_grad, image, image_kernel, *ctx.geometry)
         return grad_x.reshape(x.shape), grad_kernel.reshape(kernel.shape)
