@@ -13,3 +13,18 @@ from minidl.ops.math import abs, add, cast, div, exp, linear, log, matmul, maxim
 from minidl.ops.norm import batch_norm
 from minidl.ops.reduce import logsumexp, max, mean, sum
 from minidl.ops.shape import concatenate, flatten, getitem, reshape, stack, transpose
+from minidl.ops.conv import conv1d, conv2d
+from minidl.ops.pool import (
+    avg_pool1d,
+    avg_pool2d,
+    global_avg_pool1d,
+    global_avg_pool2d,
+    global_max_pool1d,
+    global_max_pool2d,
+    global_sum_pool1d,
+    global_sum_pool2d,
+    max_pool1d,
+    max_pool2d,
+    sum_pool1d,
+    sum_pool2d,
+)

@@ -3,3 +3,18 @@ from minidl.nn.container import Sequential
 from minidl.nn.core import ELU, Activation, Dense, Dropout, Embedding, Flatten, ReLU, Softmax
 from minidl.nn.module import LAYERS, Module, Parameter, layer_from_config, serialize
 from minidl.nn.norm import BatchNormalization
+from minidl.nn.conv import Conv1D, Conv2D
+from minidl.nn.pool import (
+    AveragePooling1D,
+    AveragePooling2D,
+    GlobalAveragePooling1D,
+    GlobalAveragePooling2D,
+    GlobalMaxPooling1D,
+    GlobalMaxPooling2D,
+    GlobalSumPooling1D,
+    GlobalSumPooling2D,
+    MaxPooling1D,
+    MaxPooling2D,
+    SumPooling1D,
+    SumPooling2D,
+)
