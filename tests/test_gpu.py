@@ -20,7 +20,7 @@ import pytest
 import minidl
 from minidl import backend, kernels
 from minidl import functional as F
-from minidl.ops import conv, pool
+from minidl.ops import conv, pool, recurrent
 
 
 def _why_no_gpu():
@@ -140,6 +140,20 @@ CASES = [
     Case("global_sum_pool2d", pool.global_sum_pool2d, ((2, 3, 4, 2),), "any", lambda on, x: pool.global_sum_pool2d(x)),
     Case("global_avg_pool1d", pool.global_avg_pool1d, ((2, 6, 3),), "any", lambda on, x: pool.global_avg_pool1d(x)),
     Case("global_avg_pool2d", pool.global_avg_pool2d, ((2, 3, 4, 2),), "any", lambda on, x: pool.global_avg_pool2d(x)),
+    Case("rnn_sequence", recurrent.rnn_sequence, ((2, 5, 3), (2, 4), (3, 4), (4, 4), (4,)), "any",
+         lambda on, x, h0, k, u, b: recurrent.rnn_sequence(x, h0, k, u * 0.5, b)),
+    Case("rnn_cell", recurrent.rnn_cell, ((2, 3), (2, 4), (3, 4), (4, 4), (4,)), "any",
+         lambda on, x, h, k, u, b: recurrent.rnn_cell(x, h, k, u, b)),
+    Case("lstm_sequence", recurrent.lstm_sequence, ((2, 5, 3), (2, 4), (2, 4), (3, 16), (4, 16), (16,)), "any",
+         lambda on, x, h0, c0, k, u, b: recurrent.lstm_sequence(x, h0, c0, k, u * 0.5, b)),
+    Case("lstm_cell", recurrent.lstm_cell, ((2, 3), (2, 4), (2, 4), (3, 16), (4, 16), (16,)), "any",
+         lambda on, x, h, c, k, u, b: F.add(*recurrent.lstm_cell(x, h, c, k, u, b))),
+    Case("gru_sequence", recurrent.gru_sequence, ((2, 5, 3), (2, 4), (3, 12), (4, 12), (2, 12)), "any",
+         lambda on, x, h0, k, u, b: recurrent.gru_sequence(x, h0, k, u * 0.5, b)),
+    Case("gru_sequence_reset_before", recurrent.gru_sequence, ((2, 5, 3), (3, 12), (4, 12), (12,)), "any",
+         lambda on, x, k, u, b: recurrent.gru_sequence(x, None, k, u * 0.5, b, reset_after=False)),
+    Case("gru_cell", recurrent.gru_cell, ((2, 3), (2, 4), (3, 12), (4, 12), (2, 12)), "any",
+         lambda on, x, h, k, u, b: recurrent.gru_cell(x, h, k, u, b)),
 ]
 CASES_BY_NAME = {case.name: case for case in CASES}
 
@@ -148,7 +162,8 @@ CASES_BY_NAME = {case.name: case for case in CASES}
 GRADCHECKED = ("mul", "div", "power_of_tensors", "matmul", "relu", "elu", "sigmoid", "softmax", "logsumexp", "max",
                "getitem_repeated_rows", "dropout", "embedding", "batch_norm", "cross_entropy",
                "binary_cross_entropy_with_logits", "conv1d_same", "conv2d", "max_pool1d", "max_pool2d",
-               "avg_pool1d", "sum_pool2d")
+               "avg_pool1d", "sum_pool2d", "rnn_sequence", "lstm_sequence", "gru_sequence",
+               "gru_sequence_reset_before")
 
 
 def run_case(case, device, dtype=np.float32, seed=0):
