@@ -1,0 +1,222 @@
+"""The time loops of SimpleRNN, LSTM and GRU and their backprop through time, in plain
+NumPy (the array module comes from the inputs, so they also run on CuPy).
+
+Every kernel here works *time-major* on the input projection, which the op computes for
+all steps at once with one matrix product before the loop:
+
+    projected (time, batch, G*units) = x_t @ kernel + bias, for every t
+    h0, c0    (batch, units)          initial states
+    recurrent_kernel (units, G*units)
+
+so the loop itself only does the per-step recurrent product h @ recurrent_kernel and the
+gate math; time-major slices `projected[t]` are contiguous. The gradient of the
+projection comes back as `grad_projected` (time, batch, G*units), from which the op gets
+the gradients of x, kernel and bias with matrix products outside the loop.
+
+Equations follow Keras (activation tanh, recurrent activation sigmoid, gate order
+LSTM i, f, c, o and GRU z, r, h); `sigmoid` is evaluated as 1 / (1 + e^-|x|) and mirrored
+for x < 0 so e^x never overflows.
+"""
+from minidl.backend import get_array_module
+
+
+def sigmoid(x):
+    """1 / (1 + e^-x) without overflow: e^-|x| is at most 1."""
+    xp = get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def previous_states(states, initial):
+    """(time, batch, units): the state entering each step, h_{t-1}, with h_{-1} = initial."""
+    xp = get_array_module(states, initial)
+    return xp.concatenate([initial[None], states[:-1]], axis=0)
+
+
+def flat_product(a, b):
+    """sum over time and batch of a[t]^T @ b[t]: (T, B, m), (T, B, n) -> (m, n), one
+    matrix product on the flattened (T*B) axis instead of T small ones in the loop."""
+    return a.reshape(-1, a.shape[-1]).T @ b.reshape(-1, b.shape[-1])
+
+
+# ------------------------------------------------------------------------- SimpleRNN
+def rnn_forward(projected, h0, recurrent_kernel):
+    """h_t = tanh(projected_t + h_{t-1} @ U) -> hs (time, batch, units)."""
+    xp = get_array_module(projected)
+    hs = xp.empty((projected.shape[0],) + h0.shape, dtype=projected.dtype)
+    h = h0
+    for t in range(projected.shape[0]):
+        h = xp.tanh(projected[t] + h @ recurrent_kernel)
+        hs[t] = h
+    return hs
+
+
+def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
+    """Backprop through time of rnn_forward: with dh_t = grad_hs[t] + (from step t+1),
+    d pre_t = dh_t (1 - h_t^2) and dh_{t-1} = d pre_t @ U^T.
+    Returns grad_projected (T, B, units), grad_h0 (B, units), grad_recurrent_kernel."""
+    xp = get_array_module(grad_hs)
+    grad_projected = xp.empty_like(grad_hs)
+    dh_next = xp.zeros_like(h0)
+    for t in range(hs.shape[0] - 1, -1, -1):
+        d_pre = (grad_hs[t] + dh_next) * (1 - hs[t] * hs[t])
+        grad_projected[t] = d_pre
+        dh_next = d_pre @ recurrent_kernel.T
+    return grad_projected, dh_next, flat_product(previous_states(hs, h0), grad_projected)
+
+
+# ------------------------------------------------------------------------------ LSTM
+def lstm_forward(projected, h0, c0, recurrent_kernel):
+    """Hochreiter & Schmidhuber (1997) with a forget gate, Keras' gate order i, f, c, o:
+
+        [a_i, a_f, a_g, a_o] = projected_t + h_{t-1} @ U
+        i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+        c_t = f * c_{t-1} + i * g
+        h_t = o * tanh(c_t)
+
+    Returns hs, cs (time, batch, units) and gates (time, batch, 4*units): i, f, g, o
+    after their activations, which is what the backward needs.
+    """
+    xp = get_array_module(projected)
+    units = h0.shape[1]
+    steps = projected.shape[0]
+    hs = xp.empty((steps,) + h0.shape, dtype=projected.dtype)
+    cs = xp.empty_like(hs)
+    gates = xp.empty_like(projected)
+    h, c = h0, c0
+    for t in range(steps):
+        a = projected[t] + h @ recurrent_kernel
+        i = sigmoid(a[:, :units])
+        f = sigmoid(a[:, units:2 * units])
+        g = xp.tanh(a[:, 2 * units:3 * units])
+        o = sigmoid(a[:, 3 * units:])
+        c = f * c + i * g
+        h = o * xp.tanh(c)
+        hs[t], cs[t] = h, c
+        gates[t] = xp.concatenate([i, f, g, o], axis=1)
+    return hs, cs, gates
+
+
+def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
+    """Backprop through time of lstm_forward. Per step, from dh = grad_hs[t] + dh_next:
+
+        do = dh tanh(c_t);  dc = dh o (1 - tanh(c_t)^2) + dc_next
+        di = dc g;  df = dc c_{t-1};  dg = dc i;  dc_next = dc f
+        d a = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)];  dh_next = d a @ U^T
+
+    Returns grad_projected (T, B, 4*units), grad_h0, grad_c0, grad_recurrent_kernel.
+    """
+    xp = get_array_module(grad_hs)
+    units = h0.shape[1]
+    grad_projected = xp.empty_like(gates)
+    c_prev_all = previous_states(cs, c0)
+    dh_next = xp.zeros_like(h0)
+    dc_next = xp.zeros_like(c0)
+    for t in range(hs.shape[0] - 1, -1, -1):
+        i, f = gates[t, :, :units], gates[t, :, units:2 * units]
+        g, o = gates[t, :, 2 * units:3 * units], gates[t, :, 3 * units:]
+        tanh_c = xp.tanh(cs[t])
+        dh = grad_hs[t] + dh_next
+        dc = dh * o * (1 - tanh_c * tanh_c) + dc_next
+        d_a = xp.concatenate([
+            dc * g * i * (1 - i),
+            dc * c_prev_all[t] * f * (1 - f),
+            dc * i * (1 - g * g),
+            dh * tanh_c * o * (1 - o),
+        ], axis=1)
+        grad_projected[t] = d_a
+        dc_next = dc * f
+        dh_next = d_a @ recurrent_kernel.T
+    return grad_projected, dh_next, dc_next, flat_product(previous_states(hs, h0), grad_projected)
+
+
+# ------------------------------------------------------------------------------- GRU
+def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
+    """Cho et al. (2014) in Keras' form, gate order z, r, h, with b_r = recurrent_bias:
+
+        [x_z, x_r, x_h] = projected_t              (x_t @ W + input bias)
+        z = sigmoid(x_z + h_{t-1} @ U_z + b_rz)
+        r = sigmoid(x_r + h_{t-1} @ U_r + b_rr)
+        reset_after=True  (Keras' default, CuDNN's):  m = h_{t-1} @ U_h + b_rh,
+                                                        hh = tanh(x_h + r * m)
+        reset_after=False (the 2014 paper):            m = (r * h_{t-1}) @ U_h + b_rh,
+                                                        hh = tanh(x_h + m)
+        h_t = z * h_{t-1} + (1 - z) * hh
+
+    With reset_after=False Keras has one bias, folded into `projected`; the op passes a
+    zero recurrent_bias. Returns hs (time, batch, units) and gates (time, batch,
+    4*units): z, r, hh and m (the backward of reset_after=True needs m for dr).
+    """
+    xp = get_array_module(projected)
+    units = h0.shape[1]
+    steps = projected.shape[0]
+    u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
+    hs = xp.empty((steps,) + h0.shape, dtype=projected.dtype)
+    gates = xp.empty((steps, h0.shape[0], 4 * units), dtype=projected.dtype)
+    h = h0
+    for t in range(steps):
+        zr = sigmoid(projected[t, :, :2 * units] + h @ u_zr + recurrent_bias[:2 * units])
+        z, r = zr[:, :units], zr[:, units:]
+        if reset_after:
+            m = h @ u_h + recurrent_bias[2 * units:]
+            hh = xp.tanh(projected[t, :, 2 * units:] + r * m)
+        else:
+            m = (r * h) @ u_h + recurrent_bias[2 * units:]
+            hh = xp.tanh(projected[t, :, 2 * units:] + m)
+        h = z * h + (1 - z) * hh
+        hs[t] = h
+        gates[t] = xp.concatenate([z, r, hh, m], axis=1)
+    return hs, gates
+
+
+def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
+    """Backprop through time of gru_forward. Per step, from dh = grad_hs[t] + dh_next:
+
+        dz = dh (h_{t-1} - hh);  d x_h = dh (1 - z)(1 - hh^2);  dh_{t-1} = dh z
+        reset_after=True:   dr = d x_h m;        d m = d x_h r
+        reset_after=False:  d m = d x_h;  d(r h_{t-1}) = d m @ U_h^T
+                            dr = d(r h_{t-1}) h_{t-1};  dh_{t-1} += d(r h_{t-1}) r
+        d a_z = dz z(1-z);  d a_r = dr r(1-r);  dh_{t-1} += [d a_z, d a_r] @ U_zr^T
+                            (+ d m @ U_h^T when reset_after)
+
+    Returns grad_projected (T, B, 3*units), grad_h0, grad_recurrent_kernel and
+    grad_recurrent_bias (3*units,).
+    """
+    xp = get_array_module(grad_hs)
+    units = h0.shape[1]
+    u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
+    h_prev_all = previous_states(hs, h0)
+    steps = hs.shape[0]
+    grad_projected = xp.empty((steps, h0.shape[0], 3 * units), dtype=grad_hs.dtype)
+    grad_m = xp.empty_like(hs)  # d loss / d m, the recurrent term of the candidate
+    dh_next = xp.zeros_like(h0)
+    for t in range(steps - 1, -1, -1):
+        z, r = gates[t, :, :units], gates[t, :, units:2 * units]
+        hh, m = gates[t, :, 2 * units:3 * units], gates[t, :, 3 * units:]
+        h_prev = h_prev_all[t]
+        dh = grad_hs[t] + dh_next
+        d_xh = dh * (1 - z) * (1 - hh * hh)
+        dh_prev = dh * z
+        if reset_after:
+            dr = d_xh * m
+            d_m = d_xh * r
+            dh_prev = dh_prev + d_m @ u_h.T
+        else:
+            d_m = d_xh
+            d_reset_h = d_m @ u_h.T
+            dr = d_reset_h * h_prev
+            dh_prev = dh_prev + d_reset_h * r
+        d_zr = xp.concatenate([dh * (h_prev - hh) * z * (1 - z), dr * r * (1 - r)], axis=1)
+        grad_projected[t] = xp.concatenate([d_zr, d_xh], axis=1)
+        grad_m[t] = d_m
+        dh_next = dh_prev + d_zr @ u_zr.T
+    # U_h multiplies h_{t-1} (reset_after) or r * h_{t-1} (not): its gradient pairs d m with that.
+    candidate_input = h_prev_all if reset_after else gates[:, :, units:2 * units] * h_prev_all
+    grad_recurrent_kernel = xp.concatenate([
+        flat_product(h_prev_all, grad_projected[:, :, :2 * units]),
+        flat_product(candidate_input, grad_m),
+    ], axis=1)
+    grad_recurrent_bias = xp.concatenate([
+        grad_projected[:, :, :2 * units].sum(axis=(0, 1)), grad_m.sum(axis=(0, 1))
+    ])
+    return grad_projected, dh_next, grad_recurrent_kernel, grad_recurrent_bias
