@@ -1,6 +1,6 @@
 """Embedding: integer ids -> rows of a weight matrix."""
 from minidl.autograd import Function, Tensor, as_tensor
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, to_numpy
 from minidl.kernels import get_kernel
 
 
@@ -31,7 +31,8 @@ def embedding(ids, weight):
     if weight.ndim != 2:
         raise ValueError(f"embedding: weight must be (vocabulary, dim), got shape {weight.shape}")
     if ids.size:
-        low, high = int(ids.min()), int(ids.max())
+        # one transfer for both bounds (each int() of a CuPy scalar is a device sync)
+        low, high = (int(v) for v in to_numpy(xp.stack([ids.min(), ids.max()])))
         if low < 0 or high >= weight.shape[0]:
             bad = high if high >= weight.shape[0] else low
             raise ValueError(f"embedding: index {bad} is out of the vocabulary of {weight.shape[0]} (valid ids 0..{weight.shape[0] - 1})")
