@@ -149,8 +149,8 @@ def plot_embedding(matrix, labels, path, title="Character embeddings (PCA)"):
     try:
         # a Figure without pyplot: no global backend state, no display needed
         from matplotlib.figure import Figure
-    except ImportError:
-        raise RuntimeError("plotting needs matplotlib: pip install minidl[plot]") from None
+    except ImportError as error:
+        raise ImportError("plots need matplotlib: install it with `pip install minidl[plot]`") from error
     if len(labels) != len(matrix):
         raise ValueError(f"plot_embedding: {len(labels)} labels for {len(matrix)} rows")
     points = pca_2d(matrix)

@@ -1,0 +1,143 @@
+"""Keras-like model summaries: a table of layers, output shapes and parameter counts,
+and the source notebook's `print_layers_dims` (each layer's input and output shape).
+
+The rows come from tracing one forward pass on a single zero sample (eval mode, no
+graph): every layer records the shapes it was called with, in call order, so models
+with branches (conv_fully) are listed as they run. Containers (a module with children
+but no weights of its own, such as Sequential or a URL model) are looked through; a
+layer's own inner calls are not listed.
+
+Totals follow Keras: "Total params" counts every weight and buffer (batch
+normalisation's moving mean and variance included), "Non-trainable params" the
+buffers and the parameters that do not train. `Module.count_params()` counts the
+parameters only, so it is the total minus the buffers.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from minidl import backend
+from minidl.autograd import Tensor, no_grad
+
+
+@dataclass
+class LayerRow:
+    name: str
+    class_name: str
+    input_shape: object  # a tuple with None for the batch, or a list of them
+    output_shape: object
+    params: int
+    trainable: int
+
+
+def _batchless(value):
+    if isinstance(value, (list, tuple)) and not hasattr(value, "shape"):
+        return [_batchless(item) for item in value]
+    return (None,) + tuple(value.shape[1:])
+
+
+def _is_container(module):
+    return bool(module._modules) and not module._parameters and not module._buffers
+
+
+def _weight_counts(module):
+    """(all weights and buffers, trainable weights) of `module` and its children."""
+    parameters = module.parameters()
+    buffers = sum(int(np.size(data)) for _, data in module.named_buffers())
+    trainable = sum(p.size for p in parameters if p.requires_grad)
+    return sum(p.size for p in parameters) + buffers, trainable
+
+
+def _input_spec(model, input_shape, input_dtype):
+    shape = input_shape if input_shape is not None else getattr(model, "input_shape", None)
+    if shape is None:
+        raise ValueError(
+            f"summary: {type(model).__name__} does not know its input shape; pass input_shape=(None, ...)"
+        )
+    dtype = input_dtype or getattr(model, "input_dtype", None) or backend.default_dtype()
+    return tuple(shape), dtype
+
+
+def layer_rows(model, input_shape=None, input_dtype=None):
+    """The summary's rows: one LayerRow per layer call, in call order, after an input
+    row. input_shape has None (or any number) for the batch; it defaults to the model's
+    `input_shape` attribute, and input_dtype to its `input_dtype` (ids are int32)."""
+    shape, dtype = _input_spec(model, input_shape, input_dtype)
+    rows = [LayerRow("input", "InputLayer", (None,) + shape[1:], (None,) + shape[1:], 0, 0)]
+    active = []  # the layer calls in progress; calls inside a layer are its own business
+
+    def traced(module, forward):
+        def call(*inputs, **kwargs):
+            if active:
+                return forward(*inputs, **kwargs)
+            active.append(module)
+            try:
+                out = forward(*inputs, **kwargs)
+            finally:
+                active.pop()
+            total, trainable = _weight_counts(module)
+            rows.append(LayerRow(module.name, type(module).__name__, _batchless(inputs if len(inputs) > 1 else inputs[0]),
+                                 _batchless(out), total, trainable))
+            return out
+        return call
+
+    layers = [m for m in model.modules()[1:] if not _is_container(m)]
+    was_training = model.training
+    xp = backend.array_module_for()
+    sample = xp.zeros((1,) + shape[1:], dtype=dtype)
+    for layer in layers:
+        object.__setattr__(layer, "forward", traced(layer, layer.forward))
+    model.eval()
+    try:
+        with no_grad():
+            model(Tensor(sample) if np.issubdtype(np.dtype(dtype), np.floating) else sample)
+    finally:
+        for layer in layers:
+            del layer.__dict__["forward"]
+        model.train(was_training)
+    return rows
+
+
+def _format_shape(shape):
+    if isinstance(shape, list):
+        return "[" + ", ".join(_format_shape(s) for s in shape) + "]"
+    return "(" + ", ".join("None" if n is None else str(n) for n in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def summary(model, input_shape=None, input_dtype=None, print_fn=print):
+    """Print (with print_fn; None to only return) and return Keras' summary table:
+    layer name and type, output shape (None for the batch), parameter count, then
+    Total / Trainable / Non-trainable params."""
+    rows = layer_rows(model, input_shape, input_dtype)
+    total, trainable = _weight_counts(model)
+    table = [(f"{r.name} ({r.class_name})", _format_shape(r.output_shape), f"{r.params:,}") for r in rows]
+    header = ("Layer (type)", "Output Shape", "Param #")
+    widths = [max(len(cells[i]) for cells in table + [header]) + 3 for i in range(3)]
+    width = sum(widths)
+
+    def line(cells):
+        return "".join(cell.ljust(w) for cell, w in zip(cells, widths)).rstrip()
+
+    text = [f'Model: "{model.name}"', "_" * width, line(header), "=" * width]
+    for i, cells in enumerate(table):
+        text.append(line(cells))
+        text.append("_" * width if i < len(table) - 1 else "=" * width)
+    text += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+             f"Non-trainable params: {total - trainable:,}", "_" * width]
+    result = "\n".join(text)
+    if print_fn is not None:
+        print_fn(result)
+    return result
+
+
+def print_layers_dims(model, input_shape=None, input_dtype=None, print_fn=print):
+    """The source notebook's print_layers_dims: each layer, then
+    `Input Shape: (None, 75) Output Shape: (None, 75, 32)`. Returns the text."""
+    lines = []
+    for row in layer_rows(model, input_shape, input_dtype)[1:]:
+        lines.append(f"{row.name} ({row.class_name})")
+        lines.append(f"Input Shape: {_format_shape(row.input_shape)} Output Shape: {_format_shape(row.output_shape)}")
+    result = "\n".join(lines)
+    if print_fn is not None:
+        print_fn(result)
+    return result
