@@ -1,0 +1,450 @@
+"""The `minidl` command: train, evaluate and use the URL models, and pre-train
+character embeddings.
+
+    minidl train --arch simple_lstm --data url-bahnsen-phishing40k --split host --epochs 5 --output m.mdl
+    minidl evaluate --model m.mdl --data urls.csv
+    minidl predict --model m.mdl naureen.net/etisalat.ae/index2.php sixt.com/php/reservation?language=en_US
+    minidl summary --arch conv_fully
+    minidl embed --data urls.csv --window 2 --dim 32 --output chars.npy --plot chars.png
+
+`--data` takes a CSV path (or a folder holding one CSV) or the name of a registered data
+set (`minidl.data.DATASETS`; found in $MINIDL_DATA_DIR, ~/.cache/minidl or
+$MINIDL_SHARED_DATA_DIR, downloaded when published). A model file holds the tokeniser
+settings, so `predict` and `evaluate` need only the model.
+
+Bad input (a missing file, a wrong column, a malformed CSV row, an unknown
+architecture, an unreadable model file) ends with one line on stderr and exit status 1
+(2 for a wrong command line), never a traceback; MINIDL_DEBUG=1 shows the traceback.
+Heavy modules are imported inside the commands so that `--help` answers at once.
+"""
+import argparse
+import inspect
+import os
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+PROGRAM = "minidl"
+ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
+
+# The data sets' normalisation (shared/data/README.md), applied to every URL the
+# commands read, so a URL typed with "https://www." scores as the training data looked.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
+_WWW = re.compile(r"^www\.", re.IGNORECASE)
+
+#: Command-line size options -> the model constructors' argument names.
+SIZE_OPTIONS = {
+    "max_len": "max_len", "emb_dim": "emb_dim", "lstm_units": "lstm_output_size", "filters": "filters",
+    "kernel_size": "kernel_size", "pool_size": "pool_size", "kernel_sizes": "kernel_sizes",
+    "hidden_units": "hidden_units",
+}
+
+
+class UserError(Exception):
+    """Bad input found while running a command: reported as one line, exit status 1."""
+
+
+# ------------------------------------------------------------------------- inputs
+def normalize_url(url):
+    """Strip surrounding space, a scheme and a leading 'www.', as the data sets do."""
+    return _WWW.sub("", _SCHEME.sub("", url.strip()))
+
+
+def resolve_data(spec):
+    """(path of the CSV, registered Dataset or None) for --data."""
+    from minidl.data import DATASETS, fetch
+
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        found = sorted(path.glob("*.csv"))
+        if len(found) != 1:
+            raise UserError(f"--data {spec}: the folder holds {len(found)} CSV files; name one of them")
+        return found[0], None
+    if path.is_file():
+        return path, None
+    if spec in DATASETS:
+        return fetch(spec), DATASETS[spec]
+    raise UserError(f"--data {spec}: no such file, and no registered data set of that name "
+                    f"(known: {', '.join(sorted(DATASETS))})")
+
+
+def load_labelled_urls(args):
+    """(urls, labels, path) from --data, --url-column, --label-column, --bad-rows, --limit."""
+    from minidl.data import load_url_csv
+
+    path, dataset = resolve_data(args.data)
+    url_column = args.url_column or (dataset.text_column if dataset else "url")
+    label_column = args.label_column or (dataset.label_column if dataset else "isMalicious")
+    urls, labels, report = load_url_csv(path, url_column, label_column, on_error=args.bad_rows)
+    urls = [normalize_url(url) for url in urls]
+    if report.n_skipped:
+        print(f"skipped {report.n_skipped} malformed rows of {path} (first: line {report.skipped[0][0]}, "
+              f"{report.skipped[0][1]})", file=sys.stderr)
+    if not urls:
+        raise UserError(f"{path}: no rows to use")
+    if args.limit is not None and args.limit < len(urls):
+        # a seeded random subset, so a quick run sees both classes in their proportions
+        keep = np.sort(np.random.default_rng(args.seed).choice(len(urls), args.limit, replace=False))
+        urls, labels = [urls[i] for i in keep], labels[keep]
+    return urls, labels, path
+
+
+def read_url_lines(source):
+    """Non-empty lines of a file, or of stdin for '-'."""
+    if source == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        try:
+            lines = Path(source).read_text(encoding="utf-8").splitlines()
+        except UnicodeDecodeError:
+            raise UserError(f"--file {source}: not UTF-8 text") from None
+    return [line.strip() for line in lines if line.strip()]
+
+
+def load_model_file(path):
+    """(model, tokenizer, extra) from a file written by `minidl train`."""
+    from minidl.data import CharTokenizer
+    from minidl.io import load
+
+    if not Path(path).is_file():
+        raise UserError(f"--model {path}: no such file")
+    import minidl.models  # noqa: F401 - registers the URL model classes before loading
+
+    model, extra, _ = load(path)
+    if "tokenizer" not in extra:
+        raise UserError(f"--model {path}: the file holds no tokeniser settings (was it written by `minidl train`?)")
+    return model, CharTokenizer.from_config(extra["tokenizer"]), extra
+
+
+def model_sizes(args, arch):
+    """The size options the user gave, as constructor arguments of `arch`; an option
+    that `arch` does not have is an error rather than silently ignored."""
+    from minidl.models import ARCHITECTURES
+
+    accepted = inspect.signature(ARCHITECTURES[arch]).parameters
+    sizes = {}
+    for option, parameter in SIZE_OPTIONS.items():
+        value = getattr(args, option, None)
+        if value is None:
+            continue
+        if parameter not in accepted:
+            raise UserError(f"--{option.replace('_', '-')} does not apply to {arch}")
+        sizes[parameter] = value
+    return sizes
+
+
+def int_list(text):
+    """'2,3,4,5' -> (2, 3, 4, 5), for argparse."""
+    try:
+        values = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
+    return value
+
+
+# ------------------------------------------------------------------------ output
+def format_scores(scores):
+    """evaluate's metrics as a two-column table."""
+    names = ["loss", "accuracy", "roc_auc", "precision", "recall", "f1", "tpr_at_fpr_1e-2", "tpr_at_fpr_1e-3"]
+    lines = [f"{'metric':<18}value"]
+    lines += [f"{name:<18}{scores[name]:.4f}" for name in names if name in scores]
+    if "confusion_matrix" in scores:
+        (tn, fp), (fn, tp) = scores["confusion_matrix"]
+        lines.append(f"{'confusion':<18}tn {tn}  fp {fp}  fn {fn}  tp {tp}")
+    return "\n".join(lines)
+
+
+def describe_labels(labels):
+    return f"{len(labels)} URLs, {int(np.sum(labels))} malicious ({100 * float(np.mean(labels)):.1f} %)"
+
+
+# ----------------------------------------------------------------------- commands
+def split_data(args, urls, x, y):
+    """(train, validation or None, test) pairs of (x, y), by --split."""
+    from minidl.data import split_by_host, train_test_split, train_val_test_split
+
+    val_size = args.validation_split * (1 - args.test_size) if args.validation_split else None
+    if args.split == "host":
+        parts = split_by_host(urls, x, y, test_size=args.test_size, val_size=val_size, seed=args.seed)
+        parts = parts[len(parts) // 3:]  # drop the URLs, keep x and y parts
+    elif val_size:
+        parts = train_val_test_split(x, y, val_size=val_size, test_size=args.test_size, stratify=y, seed=args.seed)
+    else:
+        parts = train_test_split(x, y, test_size=args.test_size, stratify=y, seed=args.seed)
+    if val_size:
+        x_train, x_val, x_test, y_train, y_val, y_test = parts
+        return (x_train, y_train), (x_val, y_val), (x_test, y_test)
+    x_train, x_test, y_train, y_test = parts
+    return (x_train, y_train), None, (x_test, y_test)
+
+
+def command_train(args):
+    import minidl
+    from minidl.data import CharTokenizer
+    from minidl.io import save
+    from minidl.models import build_model
+    from minidl.train import EarlyStopping, evaluate, fit, predict
+
+    if args.early_stopping is not None and not args.validation_split:
+        raise UserError("--early-stopping needs a validation set: give --validation-split too")
+    sizes = model_sizes(args, args.arch)
+    embedding_init = None
+    if args.embedding_init is not None:
+        try:
+            embedding_init = np.load(args.embedding_init, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise UserError(f"--embedding-init {args.embedding_init}: cannot read a .npy matrix ({error})") from None
+
+    urls, labels, path = load_labelled_urls(args)
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
+    tokenizer = CharTokenizer(max_len=args.max_len or 75)
+    x, unknown = tokenizer.encode(urls, return_unknown=True)
+    print(f"data: {path}: {describe_labels(labels)}")
+    if unknown.sum():
+        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
+    train, validation, test = split_data(args, urls, x, labels)
+    print(f"split ({args.split}): train {len(train[1])}, "
+          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+
+    minidl.manual_seed(args.seed)
+    model = build_model(args.arch, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init, **sizes)
+    print(f"model: {args.arch}, {model.count_params():,} parameters")
+    callbacks = []
+    if args.early_stopping is not None:
+        callbacks.append(EarlyStopping(monitor=args.monitor, patience=args.early_stopping, restore_best_weights=True))
+    history = fit(model, train[0], train[1], epochs=args.epochs, batch_size=args.batch_size,
+                  optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
+                  verbose=args.verbose)
+    scores = evaluate(model, test[0], test[1])
+    print(f"test set ({describe_labels(test[1])}):")
+    print(format_scores(scores))
+
+    if args.output:
+        extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": str(path), "split": args.split,
+                 "seed": args.seed, "epochs_run": len(history.get("loss", [])),
+                 "test_scores": {k: v for k, v in scores.items() if isinstance(v, float) and np.isfinite(v)}}
+        save(args.output, model, extra=extra)
+        print(f"saved the model to {args.output}")
+    if args.plots:
+        from minidl.train.plots import plot_history, plot_roc
+
+        folder = Path(args.plots)
+        folder.mkdir(parents=True, exist_ok=True)
+        plot_history(dict(history), folder / "history.png", title=args.arch)
+        plot_roc(test[1], predict(model, test[0]).reshape(-1), folder / "roc.png", label=args.arch, log_fpr=True)
+        print(f"wrote {folder / 'history.png'} and {folder / 'roc.png'}")
+    return 0
+
+
+def command_evaluate(args):
+    from minidl.train import evaluate
+
+    model, tokenizer, _ = load_model_file(args.model)
+    urls, labels, path = load_labelled_urls(args)
+    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size)
+    print(f"{path}: {describe_labels(labels)}")
+    print(format_scores(scores))
+    return 0
+
+
+def command_predict(args):
+    from minidl.train import predict
+
+    if not 0 <= args.threshold <= 1:
+        raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
+    urls = list(args.urls)
+    if args.file:
+        urls += read_url_lines(args.file)
+    if not urls:
+        raise UserError("no URLs given: pass them as arguments, or with --file (one per line, '-' for stdin)")
+    model, tokenizer, _ = load_model_file(args.model)
+    probabilities = predict(model, tokenizer.encode([normalize_url(url) for url in urls]),
+                            batch_size=args.batch_size).reshape(-1)
+    for url, probability in zip(urls, probabilities):
+        verdict = "malicious" if probability > args.threshold else "benign"
+        print(f"{probability:.4f}\t{verdict}\t{url}")
+    return 0
+
+
+def command_summary(args):
+    from minidl.models import build_model, print_layers_dims, summary
+
+    if args.model:
+        model, _, _ = load_model_file(args.model)
+    elif args.arch:
+        model = build_model(args.arch, max_vocab_len=args.vocab_size, **model_sizes(args, args.arch))
+    else:
+        raise UserError("give --arch (and sizes) or --model")
+    summary(model)
+    if args.dims:
+        print_layers_dims(model)
+    return 0
+
+
+def command_embed(args):
+    from minidl.data import CharTokenizer
+    from minidl.models import character_labels, plot_embedding, train_cbow
+
+    if args.data == "-" or Path(args.data).suffix.lower() == ".txt":
+        if args.data != "-" and not Path(args.data).is_file():
+            raise UserError(f"--data {args.data}: no such file")
+        urls = [normalize_url(url) for url in read_url_lines(args.data)][:args.limit]
+        print(f"data: {args.data}: {len(urls)} URLs")
+    else:
+        urls, labels, path = load_labelled_urls(args)
+        print(f"data: {path}: {describe_labels(labels)}")
+    tokenizer = CharTokenizer()
+    sequences, _ = tokenizer.tokenize(urls)
+    matrix = train_cbow(sequences, tokenizer.vocab_size, dim=args.dim, window=args.window, epochs=args.epochs,
+                        batch_size=args.batch_size, lr=args.lr, seed=args.seed, max_pairs=args.max_pairs,
+                        verbose=True)
+    np.save(args.output, matrix)
+    print(f"saved the {matrix.shape[0]} x {matrix.shape[1]} embedding matrix to {args.output} "
+          f"(use it with `minidl train --embedding-init {args.output} --emb-dim {args.dim}`)")
+    if args.plot:
+        plot_embedding(matrix, character_labels(tokenizer), args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+# ------------------------------------------------------------------------- parser
+def add_data_options(parser, required=True):
+    parser.add_argument("--data", required=required,
+                        help="a CSV file (or a folder holding one), or a registered data set name; "
+                             "URLs lose a scheme and a leading www. as in the data sets")
+    parser.add_argument("--url-column", help="the URL column (default: url, or the data set's)")
+    parser.add_argument("--label-column", help="the 0/1 label column (default: isMalicious, or the data set's)")
+    parser.add_argument("--bad-rows", choices=("raise", "skip"), default="raise",
+                        help="stop at a malformed row (default) or skip it and count it")
+    parser.add_argument("--limit", type=positive_int, help="use a random subset of N rows (quick runs)")
+    parser.add_argument("--seed", type=int, default=33, help="random seed (default 33, the source's)")
+
+
+def add_size_options(parser):
+    sizes = parser.add_argument_group("model sizes (default: the source's)")
+    sizes.add_argument("--max-len", type=positive_int, help="characters per URL (default 75)")
+    sizes.add_argument("--emb-dim", type=positive_int, help="embedding dimension (default 32)")
+    sizes.add_argument("--lstm-units", type=positive_int, help="LSTM units (simple_lstm, lstm_conv; default 32)")
+    sizes.add_argument("--filters", type=positive_int, help="convolution filters (lstm_conv, conv_fully; default 256)")
+    sizes.add_argument("--kernel-size", type=positive_int, help="convolution width (lstm_conv; default 5)")
+    sizes.add_argument("--pool-size", type=positive_int, help="max-pooling size (lstm_conv; default 4)")
+    sizes.add_argument("--kernel-sizes", type=int_list, help="branch widths, e.g. 2,3,4,5 (conv_fully)")
+    sizes.add_argument("--hidden-units", type=int_list, help="hidden layer sizes, e.g. 1024,1024 (conv_fully)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog=PROGRAM, description="Featureless malicious-URL detection with minidl.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    train = commands.add_parser("train", help="train a URL model on a labelled CSV",
+                                description="Train a URL model, report its test metrics, save it.")
+    train.add_argument("--arch", choices=ARCHS, default="simple_lstm", help="architecture (default simple_lstm)")
+    add_data_options(train)
+    add_size_options(train)
+    train.add_argument("--epochs", type=positive_int, default=5, help="epochs (default 5)")
+    train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
+    train.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate (default 1e-4)")
+    train.add_argument("--split", choices=("random", "host"), default="random",
+                       help="random stratified split, or by host (no host in two parts)")
+    train.add_argument("--test-size", type=fraction, default=0.25, help="test fraction (default 0.25)")
+    train.add_argument("--validation-split", type=fraction, default=0.0,
+                       help="fraction of the training part held out for validation (default none)")
+    train.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
+                       help="stop after PATIENCE epochs without improvement and keep the best weights")
+    train.add_argument("--monitor", default="val_loss", help="validation metric for early stopping (default val_loss)")
+    train.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start the embedding from")
+    train.add_argument("--output", help="write the trained model to this file")
+    train.add_argument("--plots", help="write training curves and the ROC curve (PNG) into this folder")
+    train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
+                       help="0 silent, 1 progress bar (default), 2 one line per epoch")
+    train.set_defaults(run=command_train)
+
+    evaluate = commands.add_parser("evaluate", help="metrics of a saved model on a labelled CSV",
+                                   description="Print a saved model's metrics on a labelled CSV.")
+    evaluate.add_argument("--model", required=True, help="a model file written by `minidl train`")
+    add_data_options(evaluate)
+    evaluate.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
+    evaluate.set_defaults(run=command_evaluate)
+
+    predict = commands.add_parser("predict", help="score URLs with a saved model",
+                                  description="Print the probability and the verdict for each URL.")
+    predict.add_argument("--model", required=True, help="a model file written by `minidl train`")
+    predict.add_argument("urls", nargs="*", metavar="URL", help="URLs to score")
+    predict.add_argument("--file", help="a file with one URL per line ('-' for stdin)")
+    predict.add_argument("--threshold", type=float, default=0.5,
+                         help="probability above which a URL is called malicious (default 0.5)")
+    predict.add_argument("--batch-size", type=positive_int, default=1024, help="batch size (default 1024)")
+    predict.set_defaults(run=command_predict)
+
+    summary = commands.add_parser("summary", help="print a model's layers, shapes and parameter counts",
+                                  description="Print a Keras-like summary of an architecture or a saved model.")
+    summary.add_argument("--arch", choices=ARCHS, help="an architecture, built with the sizes below")
+    summary.add_argument("--model", help="a saved model file instead")
+    summary.add_argument("--vocab-size", type=positive_int, default=101,
+                         help="embedding rows (default 101, the tokeniser's; the source used 100)")
+    add_size_options(summary)
+    summary.add_argument("--dims", action="store_true",
+                         help="also print each layer's input and output shape (the source's print_layers_dims)")
+    summary.set_defaults(run=command_summary)
+
+    embed = commands.add_parser("embed", help="pre-train character embeddings (word2vec CBOW)",
+                                description="Train CBOW character embeddings on URLs (a labelled CSV or data "
+                                            "set as for train, or a .txt file or '-' with one URL per line); "
+                                            "write the matrix (.npy) and a 2D PCA plot of the characters.")
+    add_data_options(embed)
+    embed.add_argument("--window", type=positive_int, default=2, help="context characters on each side (default 2)")
+    embed.add_argument("--dim", type=positive_int, default=32, help="embedding dimension (default 32)")
+    embed.add_argument("--epochs", type=positive_int, default=5, help="passes over the data (default 5)")
+    embed.add_argument("--batch-size", type=positive_int, default=512, help="batch size (default 512)")
+    embed.add_argument("--lr", type=float, default=1e-2, help="Adam's learning rate (default 1e-2)")
+    embed.add_argument("--max-pairs", type=positive_int, help="train on a random subset of the (context, character) pairs")
+    embed.add_argument("--output", required=True, help="where to write the matrix (.npy)")
+    embed.add_argument("--plot", help="where to write the PCA plot of the characters (.png)")
+    embed.set_defaults(run=command_embed)
+    return parser
+
+
+def main(argv=None):
+    """Run the command line; returns the exit status (0 ok, 1 bad input, 2 bad usage)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        print(f"{PROGRAM}: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, OSError, ValueError, ImportError) as error:
+        # what users can get wrong (files, columns, CSV rows, model files, settings)
+        if os.environ.get("MINIDL_DEBUG"):
+            raise
+        print(f"{PROGRAM} {args.command}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
