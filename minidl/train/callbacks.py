@@ -7,7 +7,8 @@ metrics, "val_"-prefixed for the validation data), and finally on_train_end(logs
 Epochs and batches count from 0. Before training, `fit` binds each callback to the
 model, the optimiser and the run's `params` (epochs, batch_size, samples, steps, verbose).
 A callback stops training by setting `self.model.stop_training = True`; `fit` checks it
-after every batch and every epoch.
+after every batch and every epoch. In a distributed fit every rank runs the callbacks,
+except those marked `rank_zero_only` (the ones that write files), which only rank 0 runs.
 """
 import csv
 import math
@@ -25,6 +26,7 @@ class Callback:
     model = None
     optimizer = None
     params = None
+    rank_zero_only = False
 
     def bind(self, model, optimizer, params):
         self.model, self.optimizer, self.params = model, optimizer, dict(params)
@@ -144,6 +146,8 @@ class ModelCheckpoint(Callback):
     include_optimizer stores the optimiser's state to resume training;
     input_shape is passed on to `io.save`."""
 
+    rank_zero_only = True
+
     def __init__(self, path, monitor="val_loss", mode="auto", save_best_only=True, extra=None,
                  include_optimizer=False, input_shape=None):
         self.path = os.fspath(path)
@@ -173,6 +177,8 @@ class ModelCheckpoint(Callback):
 
 class CSVLogger(Callback):
     """Append one row per epoch (epoch from 1, then the metrics) to a CSV file."""
+
+    rank_zero_only = True
 
     def __init__(self, path, append=False):
         self.path, self.append = os.fspath(path), bool(append)

@@ -10,12 +10,15 @@ Floating inputs are cast to the model's dtype; integer inputs stay integers.
 Targets: 0/1 for binary models (output (n,) or (n, 1)), integer labels 0..k-1 for
 multi-class ones (output (n, k)). How outputs, targets and losses relate (probabilities
 or logits, which loss) is decided once by an `Objective` (minidl.train.objectives).
+`distributed="auto"` spreads the work over the processes of an MPI launch
+(minidl.distributed); a plain run is untouched by it.
 """
 
 import numpy as np
 
 from minidl import backend, optim
 from minidl.autograd import Tensor, no_grad
+from minidl.distributed import block, resolve_group, shard_steps
 from minidl.train import metrics
 from minidl.train.callbacks import History
 from minidl.train.objectives import Objective, outputs_logits, resolve_objective, task_of_output
@@ -104,25 +107,35 @@ def _output_shape(model, arrays):
     return output.shape
 
 
-def _inference(model, arrays, batch_size, objective=None, y=None):
+def _inference(model, arrays, batch_size, objective=None, y=None, group=None):
     """The model's raw outputs on `arrays` as one host array, in eval mode without grad;
     with `objective` and `y` also the mean loss (including the regularisation term, as
-    Keras reports it)."""
+    Keras reports it). With a process group each rank scores one contiguous block of
+    rows and every rank gets all the outputs, in input order."""
     n = len(arrays[0])
+    if group is not None:
+        rows = slice(*block(0, n, group.rank, group.size))
+        arrays, y = _take(arrays, rows), None if y is None else y[rows]
     device, dtype = _device_and_dtype(model)
     outputs, loss_sum = [], 0.0
     was_training = model.training
     model.eval()
     try:
         with no_grad():
-            for start, stop in _batch_bounds(n, batch_size):
+            for start, stop in _batch_bounds(len(arrays[0]), batch_size):
                 output = model(*_to_tensors(_take(arrays, slice(start, stop)), device, dtype))
                 if y is not None:
                     loss_sum += objective.loss(output, y[start:stop]).item() * (stop - start)
                 outputs.append(backend.to_numpy(output.data))
             penalty = model.regularization_loss() if y is not None else None
+    except BaseException as error:
+        if group is not None:
+            group.abort(error)
+        raise
     finally:
         model.train(was_training)
+    if group is not None:
+        outputs, loss_sum = group.gather(outputs), group.sum([loss_sum])[0]
     loss = None if y is None else loss_sum / n + (0.0 if penalty is None else penalty.item())
     return np.concatenate(outputs), loss
 
@@ -197,15 +210,28 @@ def _make_optimizer(optimizer, model):
     return optimizer
 
 
-def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar):
-    """One pass over the training data; the epoch's logs (loss, accuracy, roc_auc)."""
+def _epoch_steps(n, batch_size, group):
+    """For each optimiser step: ((start, stop) of this process' samples in the epoch's
+    order, samples in the whole step); with a process group, this rank's part of
+    steps of batch_size samples per rank (minidl.distributed.shard_steps)."""
+    if group is None:
+        return [((start, stop), stop - start) for start, stop in _batch_bounds(n, batch_size, join_single=True)]
+    return shard_steps(n, batch_size, group.rank, group.size)
+
+
+def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar, group=None):
+    """One pass over the training data; the epoch's logs (loss, accuracy, roc_auc).
+    With a process group the logs cover every rank's samples (the same on all ranks);
+    the running values passed to the bar and to on_batch_end are this rank's."""
     n = len(y)
     device, dtype = _device_and_dtype(model)
     order = backend.numpy_generator().permutation(n) if shuffle else np.arange(n)
+    if group is not None:
+        order = group.broadcast(order)  # rank 0's permutation: every rank shards the same order
     true_labels = objective.target_labels(y)
-    seen, loss_sum, correct, scores = 0, 0.0, 0, []
+    seen, done, loss_sum, correct, scores, labels = 0, 0, 0.0, 0, [], []
     model.train()
-    for batch, (start, stop) in enumerate(_batch_bounds(n, batch_size, join_single=True)):
+    for batch, ((start, stop), step_size) in enumerate(_epoch_steps(n, batch_size, group)):
         index = order[start:stop]
         model.zero_grad()
         output = model(*_to_tensors(_take(arrays, index), device, dtype))
@@ -214,31 +240,41 @@ def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, sh
         if penalty is not None:
             loss = loss + penalty
         loss.backward()
+        size = stop - start
+        if group is not None and group.average_gradients(optimizer.params, size / step_size,
+                                                         model.stop_training and batch > 0):
+            model.stop_training = True  # a rank's callback asked to stop after the previous step
+            break
         optimizer.step()
 
-        size = stop - start
         seen += size
+        done += step_size
         loss_sum += loss.item() * size
         correct += int((objective.predicted_labels(output.data) == true_labels[index]).sum())
         if objective.task == "binary":
             scores.append(objective.probabilities(output.data).reshape(-1))
+            labels.append(true_labels[index])
         running = {"loss": loss_sum / seen, "accuracy": correct / seen}
         if bar is not None:
-            bar.update(seen, running)
+            bar.update(done, running)
         for callback in callbacks:
             callback.on_batch_end(batch, dict(running, size=size))
-        if model.stop_training:
+        # Ranks stop together: a request made here travels with the next step's gradients.
+        if model.stop_training and group is None:
             break
+    if group is not None:
+        loss_sum, correct, seen, stops = group.sum([loss_sum, correct, seen, model.stop_training])
+        model.stop_training = bool(stops)
+        scores, labels = group.gather(scores), group.gather(labels)
     logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
     if objective.task == "binary":
-        labels = true_labels[order[:seen]]
-        logs["roc_auc"] = _roc_metric(metrics.roc_auc, labels, np.concatenate(scores))
+        logs["roc_auc"] = _roc_metric(metrics.roc_auc, np.concatenate(labels), np.concatenate(scores))
     return logs
 
 
 def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), verbose=1, class_weight=None,
-        from_logits=None, validation_batch_size=None):
+        from_logits=None, validation_batch_size=None, distributed=None):
     """Train `model` on (x, y) for `epochs` epochs of mini-batches; returns a History:
     {"loss": [...], "accuracy": [...], "roc_auc": [...] (binary), and with validation
     data every scalar metric of `evaluate` prefixed "val_": "val_loss", "val_accuracy",
@@ -263,6 +299,10 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     verbose: 0 silent, 1 a progress bar per epoch on stderr, 2 one line per epoch.
     class_weight: {label: weight} or "balanced", weighting each sample's loss.
     validation_batch_size: batch size of the validation pass (default batch_size).
+    distributed: None (this process alone), "auto" (data-parallel over the processes
+        of an MPI launch, when there are several) or a minidl.distributed.ProcessGroup.
+        batch_size is then per process; only rank 0 shows progress and runs the
+        callbacks that write files; see minidl.distributed.
 
     A last batch of a single sample is joined to the one before it (batch
     normalisation needs two). The model's train/eval mode is restored afterwards.
@@ -302,11 +342,17 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     classes = 2 if objective.task == "binary" else output_shape[-1]
     weights = _sample_weights(class_weight, objective.target_labels(y), classes)
     optimizer = _make_optimizer(optimizer, model)
+    group = resolve_group(distributed)
+    shown = verbose
+    if group is not None:
+        group.prepare(model)
+        callbacks = [callback for callback in callbacks if group.is_root or not callback.rank_zero_only]
+        shown = verbose if group.is_root else 0
 
     history = History()
     callbacks = [history, *callbacks]
     params = {"epochs": int(epochs), "batch_size": batch_size, "samples": n,
-              "steps": len(_batch_bounds(n, batch_size, join_single=True)), "verbose": verbose}
+              "steps": len(_epoch_steps(n, batch_size, group)), "verbose": verbose}
     for callback in callbacks:
         callback.bind(model, optimizer, params)
     model.stop_training = False
@@ -317,18 +363,28 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         for epoch in range(int(epochs)):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, {})
-            bar = None if verbose == 0 else ProgressBar(n, epoch + 1, epochs, interactive=False if verbose == 2 else None)
-            logs = _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar)
+            bar = None if shown == 0 else ProgressBar(n, epoch + 1, epochs, interactive=False if shown == 2 else None)
+            logs = _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar,
+                                group)
+            if group is not None:
+                group.average_buffers(model)  # each rank's moving statistics saw only its samples
             if validation is not None:
-                outputs, val_loss = _inference(model, validation[0], validation_batch_size, objective, validation[1])
+                outputs, val_loss = _inference(model, validation[0], validation_batch_size, objective, validation[1],
+                                               group)
                 scores = _classification_metrics(objective, validation[1], outputs, val_loss)
                 logs.update((f"val_{name}", value) for name, value in scores.items() if isinstance(value, float))
             if bar is not None:
                 bar.finish({name: value for name, value in logs.items() if name.removeprefix("val_") in SHOWN})
             for callback in callbacks:
                 callback.on_epoch_end(epoch, logs)
+            if group is not None:
+                model.stop_training = group.any(model.stop_training)  # a callback may have decided on one rank
             if model.stop_training:
                 break
+    except BaseException as error:
+        if group is not None:
+            group.abort(error)  # the other ranks would wait for this one forever
+        raise
     finally:
         model.train(was_training)
     for callback in callbacks:
@@ -336,7 +392,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     return history
 
 
-def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None):
+def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distributed=None):
     """Metrics of `model` on (x, y), in eval mode without grad, as a dict of Python values.
 
     Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1, threshold
@@ -345,8 +401,9 @@ def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None):
     Multi-class models: loss, accuracy, precision, recall, f1 (macro averages),
     precision_per_class, recall_per_class, f1_per_class, support (lists, one per class)
     and confusion_matrix (rows true, columns predicted).
-    The loss includes the L2 regularisation term, as Keras reports it; `loss` and
-    `from_logits` as in `fit`.
+    The loss includes the L2 regularisation term, as Keras reports it; `loss`,
+    `from_logits` and `distributed` as in `fit` (each rank scores a block of the rows;
+    every rank gets the metrics of all of them; the ranks must hold the same model).
     """
     batch_size = _check_batch_size(batch_size)
     arrays, n = _as_inputs(x)
@@ -354,18 +411,20 @@ def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None):
     output_shape = _output_shape(model, arrays)
     objective = resolve_objective(loss, model, output_shape, from_logits)
     objective.check_targets(y, output_shape[-1])
-    outputs, mean_loss = _inference(model, arrays, batch_size, objective, y)
+    outputs, mean_loss = _inference(model, arrays, batch_size, objective, y, resolve_group(distributed))
     return _classification_metrics(objective, y, outputs, mean_loss)
 
 
-def predict(model, x, batch_size=1024, from_logits=None):
+def predict(model, x, batch_size=1024, from_logits=None, distributed=None):
     """The model's probabilities for `x` as a NumPy array of the output's shape
     ((n, 1) or (n,) for binary models, (n, k) for multi-class ones), computed in eval
     mode without grad, in batches. A model that outputs logits (see `from_logits`) gets
-    its sigmoid or softmax applied; from_logits=False returns the raw outputs."""
+    its sigmoid or softmax applied; from_logits=False returns the raw outputs.
+    distributed as in `fit`: each rank scores a block of the rows and every rank gets
+    all the probabilities, in input order."""
     batch_size = _check_batch_size(batch_size)
     arrays, _ = _as_inputs(x)
-    outputs, _ = _inference(model, arrays, batch_size)
+    outputs, _ = _inference(model, arrays, batch_size, group=resolve_group(distributed))
     if from_logits is None:
         from_logits = outputs_logits(model)
     if not from_logits:

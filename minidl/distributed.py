@@ -1,0 +1,279 @@
+"""Data-parallel training and batch scoring over MPI (mpi4py), the way Horovod does it.
+
+Start the same program once per process with an MPI launcher:
+
+    mpiexec -n 4 minidl train --arch simple_lstm --data urls.csv --output model.mdl
+    mpiexec -n 4 python my_script.py      # whose fit / evaluate / predict pass distributed="auto"
+
+Every rank loads the same data and builds the same model. `fit(..., distributed=...)`:
+- gives every rank rank 0's initial weights and buffers (one broadcast);
+- draws each epoch's shuffled order on rank 0 and broadcasts it, and gives every rank
+  its part of each step (`shard_steps`): batch_size samples per rank, so one step sees
+  batch_size * size samples, and every sample is used exactly once per epoch;
+- averages the gradients with ONE allreduce per step over a flat buffer that holds all
+  of them, weighted by each rank's share of the step, so every rank takes the step one
+  process would take on the whole global batch;
+- keeps the dropout masks different per rank and reproducible per seed (ranks other
+  than 0 reseed their stream from the seeded one and their rank);
+- sums the loss and the correct predictions as sample-weighted totals and computes AUC
+  from every rank's predictions, so all ranks log the same metrics and take the same
+  early-stopping decisions; averages batch normalisation's moving statistics (which each
+  rank updates from its own samples) at the end of every epoch;
+- lets only rank 0 draw the progress bar and run the callbacks that write files
+  (ModelCheckpoint, CSVLogger).
+`evaluate` and `predict` with `distributed=` score one contiguous block of rows per rank
+and gather the outputs in input order on every rank.
+
+A plain launch never imports mpi4py: "auto" looks for the variables MPI launchers set
+(`launch_size`). If a rank raises inside a distributed fit, evaluate or predict, it
+prints the error and calls MPI_Abort, which ends every rank of the job rather than
+leaving the others waiting forever in a collective.
+
+On a GPU the gradient buffer is assembled on the device, copied to host memory for the
+allreduce and copied back (one transfer each way per step), unless the environment says
+the MPI library is CUDA-aware (MINIDL_MPI_CUDA_AWARE=1): mpi4py cannot ask the library.
+"""
+import os
+import shutil
+import sys
+import traceback
+
+import numpy as np
+
+from minidl import backend
+
+#: Variables that MPI launchers set in every process they start, holding the number of
+#: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
+SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
+#: Their twins holding this process' rank.
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "MPI_LOCALRANKID")
+
+_world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
+
+
+# ------------------------------------------------------------------ the launch
+def _first_integer(names, environ):
+    for name in names:
+        value = environ.get(name, "").strip()
+        if value.isdigit():
+            return int(value)
+    return None
+
+
+def launch_size(environ=None):
+    """The number of processes the MPI launcher started, read from its variables
+    (no MPI call); 1 for a plain launch."""
+    size = _first_integer(SIZE_VARIABLES, os.environ if environ is None else environ)
+    return 1 if size is None else size
+
+
+def launch_rank(environ=None):
+    """This process' rank, read from the launcher's variables (no MPI call); 0 for a
+    plain launch. Lets a program quieten ranks other than 0 before MPI starts."""
+    rank = _first_integer(RANK_VARIABLES, os.environ if environ is None else environ)
+    return 0 if rank is None else rank
+
+
+#: Settings for a launch on one small machine as root: Open MPI refuses root and more
+#: processes than cores unless told (MPICH needs neither), and one thread per rank keeps
+#: ranks from competing for the same cores.
+LAUNCH_ENVIRONMENT = {
+    "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+    "OMPI_MCA_rmaps_base_oversubscribe": "1", "PRTE_MCA_rmaps_default_mapping_policy": ":oversubscribe",
+    "NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+}
+
+
+def find_mpiexec():
+    """The mpiexec beside this Python (where the `mpi` extra's MPICH wheel puts it) or on
+    PATH; None when there is none."""
+    beside = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    return beside if os.access(beside, os.X_OK) else shutil.which("mpiexec")
+
+
+def launch_command(processes, argv):
+    """(argv, environment) that run `argv` in `processes` processes under mpiexec, with
+    LAUNCH_ENVIRONMENT added to this process' environment (tests and benchmarks)."""
+    mpiexec = find_mpiexec()
+    if mpiexec is None:
+        raise FileNotFoundError('no mpiexec beside this Python or on PATH: pip install "minidl[mpi]"')
+    return [mpiexec, "-n", str(int(processes)), *argv], {**os.environ, **LAUNCH_ENVIRONMENT}
+
+
+def _mpi():
+    """mpi4py's MPI module (importing it starts MPI), with an error that says what to install."""
+    try:
+        from mpi4py import MPI
+    except ImportError as error:
+        raise ImportError(f"minidl.distributed needs mpi4py and an MPI library ({error}): "
+                          'pip install "minidl[mpi]" installs both') from error
+    return MPI
+
+
+def world():
+    """The ProcessGroup of every process of this launch (MPI_COMM_WORLD)."""
+    global _world
+    if _world is None:
+        _world = ProcessGroup()
+    return _world
+
+
+def resolve_group(distributed):
+    """The `distributed` argument of fit, evaluate and predict -> a ProcessGroup or None.
+
+    None or False: this process alone, the plain behaviour. "auto": every process of
+    the launch when an MPI launcher started more than one, else None. A ProcessGroup:
+    itself (e.g. one made over a sub-communicator)."""
+    if distributed is None or distributed is False:
+        return None
+    if isinstance(distributed, ProcessGroup):
+        return distributed
+    if distributed == "auto":
+        return world() if launch_size() > 1 else None
+    raise ValueError(f"distributed must be None, 'auto' or a ProcessGroup, got {distributed!r}")
+
+
+# ------------------------------------------------------------------ sharding
+def block(start, stop, rank, size):
+    """(start, stop) of rank's contiguous part of [start, stop) cut in `size` parts
+    whose lengths differ by at most one (the first ranks take the extra samples)."""
+    count, extra = divmod(stop - start, size)
+    first = start + rank * count + min(rank, extra)
+    return first, first + count + (1 if rank < extra else 0)
+
+
+def shard_steps(n, batch_size, rank, size):
+    """rank's part of each optimiser step of an epoch over n samples, as a list of
+    ((start, stop) into the epoch's order, samples in the whole step).
+
+    A step takes batch_size samples per rank (batch_size * size in all); the last,
+    shorter one is cut as evenly as possible. A last step with fewer than two samples
+    per rank joins the one before it: fit's rule that batch normalisation needs two
+    samples, which it is exactly when size is 1. Every position of the order falls in
+    exactly one rank's part of one step."""
+    if n < size:
+        raise ValueError(f"fit: {n} training samples cannot be shared among {size} processes")
+    global_batch = batch_size * size
+    bounds = [(start, min(start + global_batch, n)) for start in range(0, n, global_batch)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] < 2 * size:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return [(block(start, stop, rank, size), stop - start) for start, stop in bounds]
+
+
+# ------------------------------------------------------------------ the group
+class ProcessGroup:
+    """The processes of one MPI communicator (default MPI_COMM_WORLD) and the collective
+    steps that data-parallel training takes with them. Every method is collective:
+    each rank must call it, in the same order."""
+
+    def __init__(self, comm=None):
+        self.mpi = _mpi()
+        self.comm = self.mpi.COMM_WORLD if comm is None else comm
+        self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        # mpi4py exposes neither MPIX_Query_cuda_support nor MPIX_GPU_query_support,
+        # so whether the library reads device memory is the user's to say.
+        self.cuda_aware = os.environ.get("MINIDL_MPI_CUDA_AWARE", "") == "1"
+
+    @property
+    def is_root(self):
+        """True on rank 0, the rank that prints and writes files."""
+        return self.rank == 0
+
+    def __repr__(self):
+        return f"ProcessGroup(rank={self.rank}, size={self.size})"
+
+    # -------------------------------------------------------------- collectives
+    def _allreduce_sum(self, array):
+        """The element-wise sum of `array` over the ranks, on every rank."""
+        if backend.is_cupy_array(array):
+            if not self.cuda_aware:  # through host memory: one copy each way
+                host = array.get()
+                self.comm.Allreduce(self.mpi.IN_PLACE, host, op=self.mpi.SUM)
+                return backend.get_array_module(array).asarray(host)
+            # MPI reads the buffer outside CuPy's stream: let pending kernels finish first
+            backend.get_array_module(array).cuda.get_current_stream().synchronize()
+        self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
+        return array
+
+    def sum(self, values):
+        """The sums over the ranks of a few numbers, as a float64 NumPy array."""
+        return self._allreduce_sum(np.array(values, dtype=np.float64))
+
+    def any(self, flag):
+        """True on every rank when `flag` is true on any rank."""
+        return bool(self.sum([bool(flag)])[0] > 0)
+
+    def broadcast(self, array):
+        """Rank 0's NumPy `array` (same shape and dtype on every rank), on every rank."""
+        array = np.ascontiguousarray(array)
+        self.comm.Bcast(array, root=0)
+        return array
+
+    def gather(self, arrays):
+        """Every rank's list of arrays, concatenated in rank order, on every rank."""
+        return [array for part in self.comm.allgather(list(arrays)) for array in part]
+
+    # ---------------------------------------------------------------- training
+    def prepare(self, model):
+        """Before training: every rank gets rank 0's weights and buffers, and ranks other
+        than 0 reseed their random stream (dropout masks) from it and their rank, so
+        their masks differ from rank 0's and repeat with the seed."""
+        state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
+        model.load_state_dict(state)
+        if self.rank:
+            backend.manual_seed((backend.next_seed() + self.rank) % 2**63)
+
+    def average_gradients(self, params, share, stop=False):
+        """Give every parameter the gradient of the whole step's mean loss, with ONE
+        allreduce over a flat buffer; True when any rank asks to stop training.
+
+        Each rank's .grad is that of its own mean loss, so sum_r share_r * grad_r, with
+        share_r = rank r's samples / the step's samples, is the gradient one process
+        would get on the global batch. The buffer also carries, per parameter, how many
+        ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
+        and in its last element how many ranks saw `stop` (model.stop_training set by a
+        callback after the previous step)."""
+        xp = backend.get_array_module(*(p.data for p in params))
+        dtype = np.result_type(*(p.dtype for p in params))
+        total = sum(p.size for p in params)
+        flat = xp.zeros(total + len(params) + 1, dtype=dtype)
+        offset = 0
+        for i, p in enumerate(params):
+            if p.grad is not None:
+                flat[offset:offset + p.size] = p.grad.reshape(-1) * share
+                flat[total + i] = 1
+            offset += p.size
+        flat[-1] = bool(stop)
+        flat = self._allreduce_sum(flat)
+        counts = backend.to_numpy(flat[total:])
+        offset = 0
+        for i, p in enumerate(params):
+            p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype) if counts[i] else None
+            offset += p.size
+        return bool(counts[-1] > 0)
+
+    def average_buffers(self, model):
+        """Give every rank the mean over the ranks of the model's floating buffers
+        (batch normalisation's moving statistics)."""
+        names = [name for name, data in model.named_buffers() if data.dtype.kind == "f"]
+        if not names:
+            return
+        state = model.state_dict()
+        flat = np.concatenate([state[name].reshape(-1) for name in names]).astype(np.float64)
+        flat = self._allreduce_sum(flat) / self.size
+        offset = 0
+        for name in names:
+            count = state[name].size
+            state[name] = flat[offset:offset + count].reshape(state[name].shape)
+            offset += count
+        model.load_state_dict(state)
+
+    def abort(self, error):
+        """Print `error` with its traceback, naming this rank, and end every rank of the
+        job (MPI_Abort): the others may be waiting in a collective this rank will never
+        join. Does not return."""
+        text = "".join(traceback.format_exception(error)).rstrip()
+        sys.stderr.write(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}\n")
+        sys.stderr.flush()
+        self.comm.Abort(1)
+        os._exit(1)  # MPICH's MPI_Abort can return before the launcher has ended this process
