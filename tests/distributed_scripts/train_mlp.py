@@ -1,0 +1,88 @@
+"""Launched by tests/test_distributed.py as `mpiexec -n 2 python train_mlp.py OUT`: a
+data-parallel fit of a small float64 MLP without dropout, 16 samples per rank and step,
+with validation data, a checkpoint every epoch and a CSV log.
+
+Each rank writes OUT/rank<r>.npz (its final parameters) and OUT/rank<r>.json (its
+History and the ids of the samples it trained on, per epoch). The callbacks' paths name
+the rank, so the test sees which ranks wrote files. The test builds the same model and
+data from this module (make_model, make_data) to train the one-process reference.
+"""
+import functools
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import minidl
+from minidl import nn, optim
+from minidl.distributed import world
+from minidl.train import Callback, CSVLogger, ModelCheckpoint, fit
+
+SEED, EPOCHS, BATCH_PER_RANK = 7, 3, 16
+TRAIN, VALIDATION = 80, 20  # 80 = 2 full steps of 32 and a last one of 16: nothing joined
+OPTIMIZER = functools.partial(optim.Adam, lr=0.05)  # large steps, so a wrong gradient shows
+
+
+class SampleRecorder(nn.Module):
+    """Identity that remembers the id of every sample it sees in training mode (the id
+    travels as the first feature, id / IDS_SCALE)."""
+
+    IDS_SCALE = 100.0
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.seen = []
+
+    def forward(self, x):
+        if self.training:
+            self.seen.append(np.rint(x.numpy()[:, 0] * self.IDS_SCALE).astype(int))
+        return x
+
+
+class EpochIds(Callback):
+    """Collects the recorder's ids into one list per epoch."""
+
+    def __init__(self, recorder):
+        self.recorder, self.epochs = recorder, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epochs.append(np.concatenate(self.recorder.seen).tolist())
+        self.recorder.seen = []
+
+
+def make_data():
+    """(x, y, x_val, y_val): two noisy features after the id column, a linear rule."""
+    rng = np.random.default_rng(0)
+    n = TRAIN + VALIDATION
+    features = rng.normal(size=(n, 2))
+    y = (features[:, 0] + 0.5 * features[:, 1] + rng.normal(0, 0.5, n) > 0).astype(np.float64)
+    x = np.column_stack([np.arange(n) / SampleRecorder.IDS_SCALE, features])
+    return x[:TRAIN], y[:TRAIN], x[TRAIN:], y[TRAIN:]
+
+
+def make_model():
+    """(model, recorder), float64, weights from SEED; call with the default dtype float64."""
+    minidl.manual_seed(SEED)
+    recorder = SampleRecorder()
+    model = nn.Sequential([recorder, nn.Dense(8, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model.build((None, 3))
+    return model, recorder
+
+
+def main(out):
+    minidl.set_default_dtype(np.float64)
+    model, recorder = make_model()
+    x, y, x_val, y_val = make_data()
+    rank = world().rank
+    ids = EpochIds(recorder)
+    callbacks = [ids, ModelCheckpoint(out / f"checkpoint-rank{rank}-{{epoch}}.mdl", save_best_only=False),
+                 CSVLogger(out / f"log-rank{rank}.csv")]
+    history = fit(model, x, y, epochs=EPOCHS, batch_size=BATCH_PER_RANK, optimizer=OPTIMIZER,
+                  validation_data=(x_val, y_val), callbacks=callbacks, verbose=2, distributed="auto")
+    np.savez(out / f"rank{rank}.npz", *[p.numpy() for p in model.parameters()])
+    (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs}))
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))

@@ -1,0 +1,220 @@
+"""minidl.distributed: sharding and launch detection in this process; data-parallel fit,
+failure handling and batch scoring under `mpiexec -n 2`, running the programs in
+tests/distributed_scripts/. The MPI tests skip, saying why, where mpi4py or mpiexec is
+missing (pip install -e ".[mpi]" brings both)."""
+import functools
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import minidl
+from minidl.distributed import find_mpiexec, launch_command, launch_rank, launch_size, resolve_group, shard_steps
+from minidl.train import evaluate, fit, predict
+from minidl.train.loop import _epoch_steps
+
+REPO = Path(__file__).resolve().parent.parent
+SCRIPTS = Path(__file__).resolve().parent / "distributed_scripts"
+TIMEOUT = 120  # seconds for one launched job; each takes a few seconds
+ABORT_BOUND = 60  # seconds within which a job with a failing rank must have ended
+
+
+def load_script(name):
+    """A program of tests/distributed_scripts as a module (for its model and data)."""
+    spec = importlib.util.spec_from_file_location(f"distributed_{name}", SCRIPTS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# ------------------------------------------------------------ in this process
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 200), batch_size=st.integers(1, 20), size=st.integers(1, 5))
+def test_shard_steps_use_every_sample_once_per_epoch(n, batch_size, size):
+    if n < size:
+        with pytest.raises(ValueError, match="cannot be shared among"):
+            shard_steps(n, batch_size, 0, size)
+        return
+    plans = [shard_steps(n, batch_size, rank, size) for rank in range(size)]
+    assert len({len(plan) for plan in plans}) == 1  # every rank takes part in every step
+    positions = []
+    for step in zip(*plans):
+        (global_size,) = {step_size for _, step_size in step}
+        sizes = [stop - start for (start, stop), _ in step]
+        assert sum(sizes) == global_size and max(sizes) - min(sizes) <= 1 and min(sizes) >= 1
+        positions += [i for (start, stop), _ in step for i in range(start, stop)]
+    assert sorted(positions) == list(range(n))
+
+
+def test_shard_steps_take_batch_size_per_rank_and_join_a_short_last_step():
+    plan = shard_steps(98, 16, 1, 2)
+    assert [bounds for bounds, _ in plan] == [(16, 32), (48, 64), (81, 98)]
+    assert [step_size for _, step_size in plan] == [32, 32, 34]  # 98 - 96 = 2 < 2 per rank: joined
+
+
+@pytest.mark.parametrize("n, batch_size", [(80, 32), (97, 32), (33, 8), (5, 7)])
+def test_one_process_shards_like_plain_fit(n, batch_size):
+    assert shard_steps(n, batch_size, 0, 1) == _epoch_steps(n, batch_size, None)
+
+
+def test_launch_is_read_from_the_launchers_variables():
+    assert (launch_size({}), launch_rank({})) == (1, 0)
+    assert (launch_size({"OMPI_COMM_WORLD_SIZE": "4", "OMPI_COMM_WORLD_RANK": "3"}), launch_rank({"OMPI_COMM_WORLD_RANK": "3"})) == (4, 3)
+    assert (launch_size({"PMI_SIZE": "2", "PMI_RANK": "1"}), launch_rank({"PMI_SIZE": "2", "PMI_RANK": "1"})) == (2, 1)
+
+
+def test_a_plain_launch_stays_plain_and_never_imports_mpi4py():
+    program = ("import sys; from minidl.distributed import resolve_group; "
+               "assert resolve_group('auto') is None and resolve_group(None) is None; "
+               "assert 'mpi4py' not in sys.modules")
+    env = {name: value for name, value in os.environ.items()
+           if not name.startswith(("OMPI_", "PMI_", "PMIX_", "MPI_", "MV2_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    subprocess.run([sys.executable, "-c", program], check=True, env=env, timeout=60)
+
+
+def test_distributed_argument_is_checked():
+    with pytest.raises(ValueError, match="distributed must be None, 'auto' or a ProcessGroup"):
+        resolve_group("mpi")
+
+
+# ------------------------------------------------------------ under mpiexec -n 2
+@functools.cache
+def mpi_unavailable():
+    """Why `mpiexec -n 2` cannot run mpi4py here, or None when it can."""
+    if find_mpiexec() is None:
+        return 'no mpiexec beside this Python or on PATH (pip install -e ".[mpi]")'
+    argv, env = launch_command(2, [sys.executable, "-c", "from mpi4py import MPI; MPI.COMM_WORLD.Barrier()"])
+    try:
+        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "mpiexec -n 2 did not run a two-rank mpi4py program within 60 s"
+    if done.returncode != 0:
+        return f"mpiexec -n 2 cannot run mpi4py: {(done.stderr or done.stdout).strip()[-300:]}"
+    return None
+
+
+def mpirun(script, *args, timeout=TIMEOUT):
+    """Run tests/distributed_scripts/<script>.py in 2 ranks; (CompletedProcess, seconds)."""
+    reason = mpi_unavailable()
+    if reason:
+        pytest.skip(reason)
+    argv, env = launch_command(2, [sys.executable, str(SCRIPTS / f"{script}.py"), *map(str, args)])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    start = time.perf_counter()
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
+    return done, time.perf_counter() - start
+
+
+def rank_results(folder, rank):
+    arrays = np.load(folder / f"rank{rank}.npz")
+    return {name: arrays[name] for name in arrays.files}, json.loads((folder / f"rank{rank}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def two_rank_training(tmp_path_factory):
+    """train_mlp.py run once in 2 ranks: (its folder, the finished job)."""
+    folder = tmp_path_factory.mktemp("train_mlp")
+    done, _ = mpirun("train_mlp", folder)
+    assert done.returncode == 0, done.stderr
+    return folder, done
+
+
+@pytest.fixture
+def float64():
+    minidl.set_default_dtype(np.float64)
+    yield
+    minidl.set_default_dtype(np.float32)
+
+
+def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
+    folder, _ = two_rank_training
+    script = load_script("train_mlp")
+    model, _ = script.make_model()
+    x, y, x_val, y_val = script.make_data()
+    history = fit(model, x, y, epochs=script.EPOCHS, batch_size=2 * script.BATCH_PER_RANK,
+                  optimizer=script.OPTIMIZER, validation_data=(x_val, y_val), verbose=0)
+    expected = [p.numpy() for p in model.parameters()]
+    for rank in (0, 1):
+        arrays, results = rank_results(folder, rank)
+        got = [arrays[f"arr_{i}"] for i in range(len(expected))]
+        for want, have in zip(expected, got):
+            np.testing.assert_allclose(have, want, rtol=0, atol=1e-10)
+        assert results["history"].keys() == history.keys()
+        for name, values in results["history"].items():  # metrics over all ranks' samples
+            np.testing.assert_allclose(values, history[name], rtol=0, atol=1e-10, err_msg=name)
+    first, second = rank_results(folder, 0)[0], rank_results(folder, 1)[0]
+    assert all(np.array_equal(first[name], second[name]) for name in first)  # replicas stay identical
+
+
+def test_every_sample_is_trained_on_once_per_epoch(two_rank_training):
+    folder, _ = two_rank_training
+    script = load_script("train_mlp")
+    ids = [rank_results(folder, rank)[1]["ids"] for rank in (0, 1)]
+    assert len(ids[0]) == len(ids[1]) == script.EPOCHS
+    for epoch in range(script.EPOCHS):
+        assert len(ids[0][epoch]) == len(ids[1][epoch]) == script.TRAIN // 2
+        assert sorted(ids[0][epoch] + ids[1][epoch]) == list(range(script.TRAIN))
+    assert ids[0][0] != ids[0][1]  # shuffled anew each epoch
+
+
+def test_only_rank_zero_writes_checkpoints_logs_and_progress(two_rank_training):
+    folder, done = two_rank_training
+    epochs = load_script("train_mlp").EPOCHS
+    assert sorted(path.name for path in folder.glob("checkpoint-*")) == [
+        f"checkpoint-rank0-{epoch}.mdl" for epoch in range(1, epochs + 1)]
+    assert sorted(path.name for path in folder.glob("log-*")) == ["log-rank0.csv"]
+    assert len((folder / "log-rank0.csv").read_text().splitlines()) == 1 + epochs
+    assert done.stderr.count("Epoch 1/") == 1 and done.stderr.count(f"Epoch {epochs}/") == 1
+
+
+def test_dropout_streams_differ_per_rank_and_repeat_per_seed(tmp_path):
+    runs = []
+    for name in ("first", "again"):
+        (tmp_path / name).mkdir()
+        done, _ = mpirun("dropout_streams", tmp_path / name, 5)
+        assert done.returncode == 0, done.stderr
+        runs.append([rank_results(tmp_path / name, rank) for rank in (0, 1)])
+    (first_state, first_draws), (second_state, second_draws) = runs[0]
+    assert first_draws != second_draws  # the ranks drew their dropout masks from different streams
+    assert all(np.array_equal(first_state[name], second_state[name]) for name in first_state)  # incl. batch-norm statistics
+    again = runs[1]
+    assert [draws for _, draws in again] == [first_draws, second_draws]
+    assert all(np.array_equal(first_state[name], again[0][0][name]) for name in first_state)
+
+
+@pytest.mark.parametrize("mode", ["raise", "exit"])
+def test_a_failing_rank_stops_the_job_within_a_bounded_time(mode):
+    done, seconds = mpirun("fail_rank", mode, timeout=ABORT_BOUND)
+    assert done.returncode != 0
+    assert seconds < ABORT_BOUND
+    assert "finished training" not in done.stdout
+    if mode == "raise":
+        assert "minidl: rank 1 of 2 failed; stopping every rank" in done.stderr
+        assert "RuntimeError: rank 1 cannot read its shard" in done.stderr
+
+
+def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
+    done, _ = mpirun("score", tmp_path)
+    assert done.returncode == 0, done.stderr
+    script = load_script("score")
+    model, x, y = script.make_model_and_data()
+    expected = predict(model, x, batch_size=script.BATCH)
+    scores = evaluate(model, x, y, batch_size=script.BATCH)
+    for rank in (0, 1):
+        arrays, got = rank_results(tmp_path, rank)
+        np.testing.assert_array_equal(arrays["probabilities"], expected)  # in input order, on every rank
+        assert got.keys() == scores.keys()
+        for name, value in scores.items():
+            if isinstance(value, float):
+                assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
+            else:
+                assert got[name] == json.loads(json.dumps(value)), name
