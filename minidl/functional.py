@@ -28,3 +28,4 @@ from minidl.ops.pool import (
     sum_pool1d,
     sum_pool2d,
 )
+from minidl.ops.recurrent import gru_cell, gru_sequence, lstm_cell, lstm_sequence, rnn_cell, rnn_sequence

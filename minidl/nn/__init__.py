@@ -18,3 +18,4 @@ from minidl.nn.pool import (
     SumPooling1D,
     SumPooling2D,
 )
+from minidl.nn.recurrent import GRU, LSTM, SimpleRNN
