@@ -12,6 +12,9 @@ set (`minidl.data.DATASETS`; found in $MINIDL_DATA_DIR, ~/.cache/minidl or
 $MINIDL_SHARED_DATA_DIR, downloaded when published). A model file holds the tokeniser
 settings, so `predict` and `evaluate` need only the model.
 
+Under an MPI launcher (`mpiexec -n 4 minidl train ...`) train, evaluate and predict
+spread their work over the ranks (minidl.distributed); rank 0 alone prints and writes.
+
 Bad input (a missing file, a wrong column, a malformed CSV row, an unknown
 architecture, an unreadable model file) ends with one line on stderr and exit status 1
 (2 for a wrong command line), never a traceback; MINIDL_DEBUG=1 shows the traceback.
@@ -25,6 +28,8 @@ import sys
 from pathlib import Path
 
 import numpy as np
+
+from minidl.distributed import launch_rank
 
 PROGRAM = "minidl"
 ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
@@ -239,11 +244,13 @@ def command_train(args):
         callbacks.append(EarlyStopping(monitor=args.monitor, patience=args.early_stopping, restore_best_weights=True))
     history = fit(model, train[0], train[1], epochs=args.epochs, batch_size=args.batch_size,
                   optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
-                  verbose=args.verbose)
-    scores = evaluate(model, test[0], test[1])
+                  verbose=args.verbose, distributed="auto")
+    scores = evaluate(model, test[0], test[1], distributed="auto")
     print(f"test set ({describe_labels(test[1])}):")
     print(format_scores(scores))
 
+    if launch_rank() > 0:  # every rank holds the trained model; rank 0 writes it
+        return 0
     if args.output:
         extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": str(path), "split": args.split,
                  "seed": args.seed, "epochs_run": len(history.get("loss", [])),
@@ -266,7 +273,7 @@ def command_evaluate(args):
 
     model, tokenizer, _ = load_model_file(args.model)
     urls, labels, path = load_labelled_urls(args)
-    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size)
+    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size, distributed="auto")
     print(f"{path}: {describe_labels(labels)}")
     print(format_scores(scores))
     return 0
@@ -284,7 +291,7 @@ def command_predict(args):
         raise UserError("no URLs given: pass them as arguments, or with --file (one per line, '-' for stdin)")
     model, tokenizer, _ = load_model_file(args.model)
     probabilities = predict(model, tokenizer.encode([normalize_url(url) for url in urls]),
-                            batch_size=args.batch_size).reshape(-1)
+                            batch_size=args.batch_size, distributed="auto").reshape(-1)
     for url, probability in zip(urls, probabilities):
         verdict = "malicious" if probability > args.threshold else "benign"
         print(f"{probability:.4f}\t{verdict}\t{url}")
@@ -433,6 +440,8 @@ def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 bad input, 2 bad usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if launch_rank() > 0:  # under mpiexec rank 0 alone prints results; errors still reach stderr
+        sys.stdout = open(os.devnull, "w", encoding="utf-8")
     try:
         return args.run(args)
     except KeyboardInterrupt:

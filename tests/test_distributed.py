@@ -218,3 +218,41 @@ def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
                 assert got[name] == pytest.approx(value, rel=1e-6, abs=1e-7), name
             else:
                 assert got[name] == json.loads(json.dumps(value)), name
+
+
+# ------------------------------------------------------------ the command line
+def run_cli(argv, ranks=None):
+    """`python -m minidl ARGV`, in `ranks` MPI ranks or (None) as one plain process."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
+    command = [sys.executable, "-m", "minidl", *map(str, argv)]
+    if ranks is not None:
+        reason = mpi_unavailable()
+        if reason:
+            pytest.skip(reason)
+        command, launch_env = launch_command(ranks, command)
+        env.update(launch_env, PYTHONPATH=env["PYTHONPATH"])
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["url,isMalicious"]
+    for i in range(64):  # benign words under .com, malicious digits and a login path
+        digits = "".join(map(str, rng.integers(0, 10, 5)))
+        rows.append(f"shop{i}.com/docs/index.html,0" if i % 2 else f"a{digits}.xyz/login/verify.php?id={digits},1")
+    (tmp_path / "urls.csv").write_text("\n".join(rows) + "\n")
+    model = tmp_path / "model.mdl"
+    trained = run_cli(["train", "--data", tmp_path / "urls.csv", "--arch", "conv_fully", "--epochs", "2",
+                       "--batch-size", "8", "--max-len", "24", "--emb-dim", "4", "--filters", "4", "--hidden-units", "8",
+                       "--output", model, "--verbose", "2", "--seed", "1"], ranks=2)
+    assert trained.returncode == 0, trained.stderr
+    assert trained.stdout.count("saved the model") == 1 and trained.stdout.count("test set") == 1
+    assert trained.stderr.count("Epoch 2/2") == 1 and model.is_file()
+
+    lines = [row.split(",")[0] for row in rows[1:24]]  # 23 URLs: the ranks' blocks differ in size
+    (tmp_path / "score.txt").write_text("\n".join(lines) + "\n")
+    argv = ["predict", "--model", model, "--file", tmp_path / "score.txt", "--batch-size", "4"]
+    plain, spread = run_cli(argv), run_cli(argv, ranks=2)
+    assert plain.returncode == 0 and spread.returncode == 0, plain.stderr + spread.stderr
+    assert [line.split("\t")[2] for line in spread.stdout.splitlines()] == lines
+    assert spread.stdout == plain.stdout
