@@ -90,11 +90,13 @@ def torch_model(model, seed=0):
 
 
 def twin_models(name, seed=0):
-    """(minidl model, PyTorch model) for `name`, with equal trainable parameter counts."""
+    """(minidl model, PyTorch model) for `name`: equal trainable parameter counts, and
+    the same weights giving the same outputs."""
     ours = minidl_model(name, seed)
     theirs = torch_model(ours, seed)
     counts = (ours.count_params(), sum(p.numel() for p in theirs.parameters() if p.requires_grad))
     assert counts[0] == counts[1], f"{name}: minidl has {counts[0]} trainable parameters, PyTorch {counts[1]}"
+    check_same_outputs(ours, theirs)
     return ours, theirs
 
 
@@ -187,24 +189,78 @@ class TorchLSTMConv(TorchURLModel):
 
 
 class TorchConvFully(TorchURLModel):
+    """Submodules carry the minidl model's names (branch_k2.conv, hidden1.dense, ...),
+    so `copy_weights` can pair every tensor by name."""
+
     def __init__(self, ours):
         super().__init__(ours)
-        self.convs = nn.ModuleList(nn.Conv1d(ours.emb_dim, ours.filters, k, padding="same")
-                                   for k in ours.kernel_sizes)
-        sizes = (ours.filters * len(ours.kernel_sizes),) + ours.hidden_units
-        self.dense = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
-        self.norms = nn.ModuleList(nn.BatchNorm1d(units, eps=1e-3, momentum=0.01) for units in ours.hidden_units)
-        self.output = nn.Linear(sizes[-1], 1)
+        self.branches = []
+        for branch in ours.branches:
+            holder = nn.Module()
+            holder.conv = nn.Conv1d(ours.emb_dim, ours.filters, branch.kernel_size, padding="same")
+            self.add_module(branch.name, holder)
+            self.branches.append(holder)
+        self.hidden = []
+        width = ours.filters * len(ours.kernel_sizes)
+        for block in ours.hidden:
+            holder = nn.Module()
+            holder.dense = nn.Linear(width, block.units)
+            holder.norm = nn.BatchNorm1d(block.units, eps=1e-3, momentum=0.01)
+            self.add_module(block.name, holder)
+            self.hidden.append(holder)
+            width = block.units
+        self.output = nn.Linear(width, 1)
         self.rates = (ours.input_dropout_rate, ours.branch_dropout_rate, ours.hidden_dropout_rate)
 
     def forward(self, ids):
         input_rate, branch_rate, hidden_rate = self.rates
         x = functional.dropout(self.embed(ids), input_rate, self.training).transpose(1, 2)
-        x = torch.cat([functional.dropout(functional.elu(conv(x)).sum(dim=2), branch_rate, self.training)
-                       for conv in self.convs], dim=1)
-        for dense, norm in zip(self.dense, self.norms):
-            x = functional.dropout(norm(functional.elu(dense(x))), hidden_rate, self.training)
+        x = torch.cat([functional.dropout(functional.elu(branch.conv(x)).sum(dim=2), branch_rate, self.training)
+                       for branch in self.branches], dim=1)
+        for block in self.hidden:
+            x = functional.dropout(block.norm(functional.elu(block.dense(x))), hidden_rate, self.training)
         return torch.sigmoid(self.output(x))
+
+
+# ------------------------------------------------------------------ same model
+#: minidl's weight name -> PyTorch's, and how the array is laid out there.
+_KERAS_TO_TORCH = {
+    "embeddings": ("weight", lambda a: a),
+    "gamma": ("weight", lambda a: a),
+    "beta": ("bias", lambda a: a),
+    "moving_mean": ("running_mean", lambda a: a),
+    "moving_variance": ("running_var", lambda a: a),
+    "bias": ("bias", lambda a: a),
+    # Dense (in, out) -> (out, in); Conv1D (k, in, out) -> (out, in, k)
+    "kernel": ("weight", lambda a: a.T),
+}
+_KERAS_TO_TORCH_LSTM = {
+    "kernel": ("weight_ih_l0", lambda a: a.T),
+    "recurrent_kernel": ("weight_hh_l0", lambda a: a.T),
+    "bias": ("bias_ih_l0", lambda a: a),
+}
+
+
+def copy_weights(ours, theirs):
+    """Load the minidl model's weights (and batch-norm statistics) into its twin."""
+    state = theirs.state_dict()
+    for name, array in ours.state_dict().items():
+        prefix, _, leaf = name.rpartition(".")
+        table = _KERAS_TO_TORCH_LSTM if isinstance(theirs.get_submodule(prefix), nn.LSTM) else _KERAS_TO_TORCH
+        torch_leaf, layout = table[leaf]
+        target = state[f"{prefix}.{torch_leaf}"]
+        target.copy_(torch.from_numpy(np.ascontiguousarray(layout(array))).reshape(target.shape))
+
+
+def check_same_outputs(ours, theirs, size=4, tolerance=1e-4):
+    """Both models, with the same weights, give the same inference outputs."""
+    copy_weights(ours, theirs)
+    ids, _ = batch(ours, size, seed=1)
+    expected = minidl_inference(ours, ids)().data
+    actual = torch_inference(theirs, ids)().numpy()
+    difference = float(np.abs(expected - actual).max())
+    assert difference < tolerance, f"{type(ours).__name__}: minidl and PyTorch outputs differ by {difference}"
+    return difference
 
 
 # ------------------------------------------------------------------------- FLOPs

@@ -48,7 +48,8 @@ def environment():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
-        "numba_threading_layer": os.environ.get("NUMBA_THREADING_LAYER", "default"),
+        "numba_threading_layer": _numba_threading_layer(),
+        "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "blas": blas,
         "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
@@ -62,6 +63,14 @@ def environment():
         return info
     info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
     return info
+
+
+def _numba_threading_layer():
+    """The layer Numba's parallel kernels run on (known once one has run)."""
+    import numba
+
+    numba.njit(parallel=True)(lambda a: a.sum())(np.ones(4))
+    return numba.threading_layer()
 
 
 class Timing:
