@@ -1,59 +1,50 @@
 """Numba twins of kernels/reference/recurrent.py: the same names, signatures, time-major
-layout and equations (see there), with the gate math fused into one pass over each
-step's (batch, units) elements instead of a chain of NumPy temporaries.
+layout and equations (see there), with each step's gate math fused into one pass over
+its (batch, units) elements instead of a chain of NumPy temporaries.
 
-The per-step recurrent products h @ U and d a @ U^T stay BLAS calls (`np.dot` inside
-njit, written into preallocated buffers): hand-written product loops were no faster at
-batch 32 and 2-4x slower at batch 256. The weight gradients are one BLAS product over the
-flattened (time * batch) axis after the loop, as in the reference.
+Only the time loops are compiled (`_*_loop`); the kernels around them are plain Python,
+as in numba_cpu/conv.py: the weight gradients after the loop are the reference's single
+BLAS products over the flattened (time * batch) axis, which keeps compile time low.
+Inside the loops the per-step products h @ U and d a @ U^T are `np.dot` into
+preallocated buffers, which calls BLAS (Numba needs SciPy for it); hand-written product
+loops were as fast at 32 units and up to ~2x slower at 128.
 
-What limits these loops is the scalar exp/tanh of each gate (NumPy's ufuncs use SIMD,
-Numba calls libm once per element), so both are written with one exp and no branch; see
-`_tanh`. `np.dot` inside njit needs SciPy (Numba calls its BLAS).
+What limits the loops is the scalar exp of every gate: NumPy's ufuncs run exp and tanh
+with SIMD, Numba calls libm once per element. So sigmoid and tanh each take one exp and
+no branch (see `_tanh`); libm's tanh alone cost about as much as the rest of the loop.
 """
 import numpy as np
 from numba import njit
 
+from minidl.kernels.reference.recurrent import flat_product, gru_weight_gradients, previous_states
+
 
 @njit(cache=True)
 def _sigmoid(x):
-    # exp(-x) overflows to inf for x < -88 (float32) and 1 / inf = 0 is the right limit;
+    # exp(-x) overflows to inf for very negative x and 1 / inf = 0 is the right limit;
     # Numba raises no floating-point warnings, so no branch is needed.
     return 1.0 / (1.0 + np.exp(-x))
 
 
 @njit(cache=True)
 def _tanh(x):
-    """tanh(x) = 2 sigmoid(2x) - 1: one exp instead of libm's tanh, which costs ~7 exps
-    here. Absolute error within 2 ulp of 1; the relative error grows for |x| << 1,
+    """tanh(x) = 2 sigmoid(2x) - 1: one exp instead of libm's tanh, several times
+    slower here. Absolute error within 2 ulp of 1; the relative error grows for |x| << 1,
     harmless where the result is added to or multiplies O(1) values, as in every gate."""
     return 2.0 / (1.0 + np.exp(-2.0 * x)) - 1.0
 
 
-@njit(cache=True)
-def _previous_states(states, initial):
-    """(time, batch, units): the state entering each step, with initial before step 0."""
-    out = np.empty_like(states)
-    out[0] = initial
-    out[1:] = states[:-1]
-    return out
-
-
-@njit(cache=True)
-def _flat_product(a, b):
-    """sum over time and batch of a[t]^T @ b[t], as one product on the (T*B) axis."""
-    a2 = np.ascontiguousarray(a).reshape(-1, a.shape[-1])
-    b2 = np.ascontiguousarray(b).reshape(-1, b.shape[-1])
-    return np.dot(np.ascontiguousarray(a2.T), b2)
+def _contiguous(*arrays):
+    return [np.ascontiguousarray(a) for a in arrays]
 
 
 # ------------------------------------------------------------------------- SimpleRNN
 @njit(cache=True)
-def rnn_forward(projected, h0, recurrent_kernel):
+def _rnn_forward_loop(projected, h0, recurrent_kernel):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     recurrent = np.empty((batch, units), dtype=projected.dtype)
-    h = np.ascontiguousarray(h0)
+    h = h0
     for t in range(steps):
         np.dot(h, recurrent_kernel, recurrent)
         for b in range(batch):
@@ -64,9 +55,8 @@ def rnn_forward(projected, h0, recurrent_kernel):
 
 
 @njit(cache=True)
-def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
+def _rnn_backward_loop(grad_hs, hs, kernel_t):
     steps, batch, units = hs.shape
-    kernel_t = np.ascontiguousarray(recurrent_kernel.T)
     grad_projected = np.empty_like(hs)
     dh_next = np.zeros((batch, units), dtype=hs.dtype)
     for t in range(steps - 1, -1, -1):
@@ -75,19 +65,27 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
                 h = hs[t, b, j]
                 grad_projected[t, b, j] = (grad_hs[t, b, j] + dh_next[b, j]) * (1.0 - h * h)
         np.dot(grad_projected[t], kernel_t, dh_next)
-    return grad_projected, dh_next, _flat_product(_previous_states(hs, h0), grad_projected)
+    return grad_projected, dh_next
+
+
+def rnn_forward(projected, h0, recurrent_kernel):
+    return _rnn_forward_loop(*_contiguous(projected, h0, recurrent_kernel))
+
+
+def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
+    grad_projected, grad_h0 = _rnn_backward_loop(*_contiguous(grad_hs, hs, recurrent_kernel.T))
+    return grad_projected, grad_h0, flat_product(previous_states(hs, h0), grad_projected)
 
 
 # ------------------------------------------------------------------------------ LSTM
 @njit(cache=True)
-def lstm_forward(projected, h0, c0, recurrent_kernel):
+def _lstm_forward_loop(projected, h0, c0, recurrent_kernel):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     cs = np.empty_like(hs)
     gates = np.empty_like(projected)
     a = np.empty((batch, 4 * units), dtype=projected.dtype)
-    h = np.ascontiguousarray(h0)
-    c = np.ascontiguousarray(c0)
+    h, c = h0, c0
     for t in range(steps):
         np.dot(h, recurrent_kernel, a)
         for b in range(batch):
@@ -103,19 +101,16 @@ def lstm_forward(projected, h0, c0, recurrent_kernel):
                 gates[t, b, units + j] = f
                 gates[t, b, 2 * units + j] = g
                 gates[t, b, 3 * units + j] = o
-        h = hs[t]
-        c = cs[t]
+        h, c = hs[t], cs[t]
     return hs, cs, gates
 
 
 @njit(cache=True)
-def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
+def _lstm_backward_loop(grad_hs, hs, cs, gates, c0, kernel_t):
     steps, batch, units = hs.shape
-    kernel_t = np.ascontiguousarray(recurrent_kernel.T)
     grad_projected = np.empty_like(gates)
     dh_next = np.zeros((batch, units), dtype=hs.dtype)
     dc_next = np.zeros((batch, units), dtype=hs.dtype)
-    c0 = np.ascontiguousarray(c0)
     for t in range(steps - 1, -1, -1):
         c_prev = cs[t - 1] if t > 0 else c0
         for b in range(batch):
@@ -133,21 +128,29 @@ def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
                 grad_projected[t, b, 3 * units + j] = dh * tanh_c * o * (1.0 - o)
                 dc_next[b, j] = dc * f
         np.dot(grad_projected[t], kernel_t, dh_next)
-    return grad_projected, dh_next, dc_next, _flat_product(_previous_states(hs, h0), grad_projected)
+    return grad_projected, dh_next, dc_next
+
+
+def lstm_forward(projected, h0, c0, recurrent_kernel):
+    return _lstm_forward_loop(*_contiguous(projected, h0, c0, recurrent_kernel))
+
+
+def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
+    grad_projected, grad_h0, grad_c0 = _lstm_backward_loop(
+        *_contiguous(grad_hs, hs, cs, gates, c0, recurrent_kernel.T))
+    return grad_projected, grad_h0, grad_c0, flat_product(previous_states(hs, h0), grad_projected)
 
 
 # ------------------------------------------------------------------------------- GRU
 @njit(cache=True)
-def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
+def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
-    u_zr = np.ascontiguousarray(recurrent_kernel[:, :2 * units])
-    u_h = np.ascontiguousarray(recurrent_kernel[:, 2 * units:])
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     gates = np.empty((steps, batch, 4 * units), dtype=projected.dtype)
     a_zr = np.empty((batch, 2 * units), dtype=projected.dtype)
     m = np.empty((batch, units), dtype=projected.dtype)
     reset_h = np.empty((batch, units), dtype=projected.dtype)
-    h = np.ascontiguousarray(h0)
+    h = h0
     for t in range(steps):
         np.dot(h, u_zr, a_zr)
         for b in range(batch):
@@ -174,27 +177,23 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
 
 
 @njit(cache=True)
-def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
-    steps, batch, units = hs.shape
-    u_zr_t = np.ascontiguousarray(recurrent_kernel[:, :2 * units].T)
-    u_h_t = np.ascontiguousarray(recurrent_kernel[:, 2 * units:].T)
-    h_prev_all = _previous_states(hs, h0)
-    grad_projected = np.empty((steps, batch, 3 * units), dtype=hs.dtype)
-    grad_m = np.empty_like(hs)
-    d_zr = np.empty((batch, 2 * units), dtype=hs.dtype)
-    via_zr = np.empty((batch, units), dtype=hs.dtype)
-    via_m = np.empty((batch, units), dtype=hs.dtype)
-    dh_next = np.zeros((batch, units), dtype=hs.dtype)
+def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
+    steps, batch, units = h_prev_all.shape
+    grad_projected = np.empty((steps, batch, 3 * units), dtype=h_prev_all.dtype)
+    grad_m = np.empty_like(h_prev_all)
+    d_zr = np.empty((batch, 2 * units), dtype=h_prev_all.dtype)
+    via_zr = np.empty((batch, units), dtype=h_prev_all.dtype)
+    via_m = np.empty((batch, units), dtype=h_prev_all.dtype)
+    dh_next = np.zeros((batch, units), dtype=h_prev_all.dtype)
     for t in range(steps - 1, -1, -1):
         # d x_h and d m first: with reset_after=False, dr needs d m @ U_h^T.
         for b in range(batch):
             for j in range(units):
                 z = gates[t, b, j]
-                r = gates[t, b, units + j]
                 hh = gates[t, b, 2 * units + j]
                 d_xh = (grad_hs[t, b, j] + dh_next[b, j]) * (1.0 - z) * (1.0 - hh * hh)
                 grad_projected[t, b, 2 * units + j] = d_xh
-                grad_m[t, b, j] = d_xh * r if reset_after else d_xh
+                grad_m[t, b, j] = d_xh * gates[t, b, units + j] if reset_after else d_xh
         np.dot(grad_m[t], u_h_t, via_m)
         for b in range(batch):
             for j in range(units):
@@ -215,18 +214,19 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
                 grad_projected[t, b, units + j] = d_zr[b, units + j]
         np.dot(d_zr, u_zr_t, via_zr)
         dh_next += via_zr
-    if reset_after:
-        candidate_input = h_prev_all
-    else:
-        candidate_input = gates[:, :, units:2 * units] * h_prev_all
-    grad_recurrent_kernel = np.empty((units, 3 * units), dtype=hs.dtype)
-    grad_recurrent_kernel[:, :2 * units] = _flat_product(h_prev_all, grad_projected[:, :, :2 * units])
-    grad_recurrent_kernel[:, 2 * units:] = _flat_product(candidate_input, grad_m)
-    grad_recurrent_bias = np.zeros(3 * units, dtype=hs.dtype)
-    for t in range(steps):
-        for b in range(batch):
-            for k in range(2 * units):
-                grad_recurrent_bias[k] += grad_projected[t, b, k]
-            for j in range(units):
-                grad_recurrent_bias[2 * units + j] += grad_m[t, b, j]
-    return grad_projected, dh_next, grad_recurrent_kernel, grad_recurrent_bias
+    return grad_projected, grad_m, dh_next
+
+
+def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
+    units = h0.shape[1]
+    u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
+    return _gru_forward_loop(*_contiguous(projected, h0, u_zr, u_h, recurrent_bias), bool(reset_after))
+
+
+def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
+    units = h0.shape[1]
+    h_prev_all = previous_states(hs, h0)
+    u_zr_t, u_h_t = recurrent_kernel[:, :2 * units].T, recurrent_kernel[:, 2 * units:].T
+    grad_projected, grad_m, grad_h0 = _gru_backward_loop(
+        *_contiguous(grad_hs, gates, h_prev_all, u_zr_t, u_h_t), bool(reset_after))
+    return (grad_projected, grad_h0) + gru_weight_gradients(grad_projected, grad_m, gates, h_prev_all, reset_after)

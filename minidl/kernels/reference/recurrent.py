@@ -210,7 +210,15 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
         grad_projected[t] = xp.concatenate([d_zr, d_xh], axis=1)
         grad_m[t] = d_m
         dh_next = dh_prev + d_zr @ u_zr.T
-    # U_h multiplies h_{t-1} (reset_after) or r * h_{t-1} (not): its gradient pairs d m with that.
+    return (grad_projected, dh_next) + gru_weight_gradients(grad_projected, grad_m, gates, h_prev_all, reset_after)
+
+
+def gru_weight_gradients(grad_projected, grad_m, gates, h_prev_all, reset_after):
+    """grad_recurrent_kernel (units, 3*units) and grad_recurrent_bias (3*units,) from the
+    gradients of the pre-activations, after the time loop: U_z, U_r multiply h_{t-1};
+    U_h multiplies h_{t-1} (reset_after) or r * h_{t-1} (not), paired with d m."""
+    xp = get_array_module(grad_projected)
+    units = h_prev_all.shape[-1]
     candidate_input = h_prev_all if reset_after else gates[:, :, units:2 * units] * h_prev_all
     grad_recurrent_kernel = xp.concatenate([
         flat_product(h_prev_all, grad_projected[:, :, :2 * units]),
@@ -219,4 +227,4 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
     grad_recurrent_bias = xp.concatenate([
         grad_projected[:, :, :2 * units].sum(axis=(0, 1)), grad_m.sum(axis=(0, 1))
     ])
-    return grad_projected, dh_next, grad_recurrent_kernel, grad_recurrent_bias
+    return grad_recurrent_kernel, grad_recurrent_bias
