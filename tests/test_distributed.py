@@ -191,6 +191,14 @@ def test_dropout_streams_differ_per_rank_and_repeat_per_seed(tmp_path):
     assert all(np.array_equal(first_state[name], again[0][0][name]) for name in first_state)
 
 
+def test_a_stop_asked_on_one_rank_stops_every_rank_after_the_same_step(tmp_path):
+    done, _ = mpirun("stop_on_one_rank", tmp_path)
+    assert done.returncode == 0, done.stderr
+    (first, first_run), (second, second_run) = rank_results(tmp_path, 0), rank_results(tmp_path, 1)
+    assert first_run == second_run == {"steps": 3, "epochs": [0]}  # as one process stops after batch 2
+    assert all(np.array_equal(first[name], second[name]) for name in first)
+
+
 @pytest.mark.parametrize("mode", ["raise", "exit"])
 def test_a_failing_rank_stops_the_job_within_a_bounded_time(mode):
     done, seconds = mpirun("fail_rank", mode, timeout=ABORT_BOUND)
