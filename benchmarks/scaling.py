@@ -1,0 +1,142 @@
+"""Data-parallel scaling: training samples/s of the three URL models on 1 and 2 MPI ranks.
+
+    python -m benchmarks.scaling [--quick] [--models simple_lstm ...] [--json scaling.json]
+
+Needs the `mpi` extra (pip install -e ".[mpi]"). Each measurement is a fresh job,
+`mpiexec -n R python -m benchmarks.scaling --worker ARCH ...`, with one thread per rank
+(NUMBA_NUM_THREADS, OMP_NUM_THREADS, OPENBLAS_NUM_THREADS = 1, from
+minidl.distributed.LAUNCH_ENVIRONMENT), so R ranks use R cores. Every rank builds the
+model with its default (the source's) sizes on random character ids (batch, 75) and 0/1
+labels; one rank trains plainly, two ranks run `fit(..., distributed="auto")`.
+
+Weak scaling, as Horovod measures it: the batch per rank stays 32, so two ranks take
+steps of 64 samples and half as many steps per epoch. samples/s is the whole job's:
+samples of the timed epochs over the wall time between two barriers, after a warm-up
+fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
+(R x samples/s on one). The worker also times the step's allreduce alone, on a buffer
+of the model's gradient size, to show what communication costs next to computing.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
+REPO = Path(__file__).resolve().parent.parent
+MAX_LEN, VOCAB = 75, 101
+
+
+# ------------------------------------------------------------------ one job
+def worker(arch, samples, epochs, batch_size, repeats):
+    """Run inside every rank of a job; rank 0 prints one JSON line."""
+    import minidl
+    from minidl.distributed import resolve_group
+    from minidl.models import build_model
+    from minidl.train import fit
+
+    group = resolve_group("auto")
+    rank, size = (0, 1) if group is None else (group.rank, group.size)
+    rng = np.random.default_rng(0)
+    x = rng.integers(1, VOCAB, (samples, MAX_LEN)).astype(np.int32)
+    y = rng.integers(0, 2, samples).astype(np.float32)
+    minidl.manual_seed(0)
+    model = build_model(arch, max_vocab_len=VOCAB)
+
+    def barrier():
+        if group is not None:
+            group.comm.Barrier()
+
+    def train(count):
+        fit(model, x[:count], y[:count], epochs=1, batch_size=batch_size, optimizer=model.make_optimizer(),
+            verbose=0, distributed="auto")
+
+    train(2 * batch_size * size)  # warm-up: two steps
+    seconds = []
+    for _ in range(repeats):
+        barrier()
+        start = time.perf_counter()
+        for _ in range(epochs):
+            train(samples)
+        barrier()
+        seconds.append(time.perf_counter() - start)
+    elapsed = statistics.median(seconds)
+
+    gradients = sum(p.size for p in model.trainable_parameters())
+    allreduce_ms = None
+    if group is not None:  # the step's one allreduce, alone: gradients + flags, float32
+        buffer = np.zeros(gradients + len(model.trainable_parameters()) + 1, np.float32)
+        barrier()
+        start = time.perf_counter()
+        for _ in range(20):
+            group.comm.Allreduce(group.mpi.IN_PLACE, buffer, op=group.mpi.SUM)
+        allreduce_ms = (time.perf_counter() - start) / 20 * 1e3
+    steps = epochs * -(-samples // (batch_size * size))
+    if rank == 0:
+        print(json.dumps({"arch": arch, "ranks": size, "parameters": int(gradients),
+                          "samples_per_s": epochs * samples / elapsed, "step_ms": elapsed / steps * 1e3,
+                          "allreduce_ms": allreduce_ms, "seconds": seconds}), flush=True)
+
+
+# --------------------------------------------------------------- the driver
+def run_job(arch, ranks, options):
+    """samples/s and the rest of one job's JSON, from a fresh mpiexec -n ranks."""
+    from minidl.distributed import launch_command
+
+    argv, env = launch_command(ranks, [sys.executable, "-m", "benchmarks.scaling", "--worker", arch,
+                                       "--samples", str(options.samples), "--epochs", str(options.epochs),
+                                       "--batch-size", str(options.batch_size), "--repeats", str(options.repeats)])
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=options.timeout)
+    if done.returncode != 0:
+        raise RuntimeError(f"{arch} on {ranks} ranks failed:\n{done.stderr[-2000:]}")
+    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+
+
+def table(rows):
+    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>11}{'2 ranks/s':>11}{'speed-up':>10}{'efficiency':>12}"
+             f"{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"]
+    for one, two in rows:
+        speedup = two["samples_per_s"] / one["samples_per_s"]
+        lines.append(f"{one['arch']:<12}{one['parameters']:>10,}{one['samples_per_s']:>11.0f}"
+                     f"{two['samples_per_s']:>11.0f}{speedup:>10.2f}{speedup / 2:>12.0%}"
+                     f"{one['step_ms']:>13.1f}{two['step_ms']:>13.1f}{two['allreduce_ms']:>14.2f}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", nargs="+", choices=ARCHS, default=list(ARCHS))
+    parser.add_argument("--samples", type=int, default=1024, help="samples per epoch (default 1024)")
+    parser.add_argument("--epochs", type=int, default=1, help="timed epochs per repetition (default 1)")
+    parser.add_argument("--batch-size", type=int, default=32, help="samples per rank and step (default 32)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, median taken (default 3)")
+    parser.add_argument("--quick", action="store_true", help="512 samples, 2 repetitions")
+    parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per job")
+    parser.add_argument("--json", help="also write the measurements here")
+    parser.add_argument("--worker", choices=ARCHS, help=argparse.SUPPRESS)
+    options = parser.parse_args(argv)
+    if options.worker:
+        worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats)
+        return 0
+    if options.quick:
+        options.samples, options.repeats = 512, 2
+    rows = []
+    for arch in options.models:
+        rows.append((run_job(arch, 1, options), run_job(arch, 2, options)))
+        print(f"measured {arch}", file=sys.stderr, flush=True)
+    print(f"weak scaling, {options.batch_size} samples per rank and step, {options.samples} samples per epoch, "
+          "one thread per rank")
+    print(table(rows))
+    if options.json:
+        Path(options.json).write_text(json.dumps([job for row in rows for job in row], indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
