@@ -45,8 +45,8 @@ from minidl import backend
 #: Variables that MPI launchers set in every process they start, holding the number of
 #: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
-#: Their twins holding this process' rank.
-RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "MPI_LOCALRANKID")
+#: Those holding this process' rank in the whole launch (PMIx's too; never a rank on the node).
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
 
 _world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
 
