@@ -101,12 +101,8 @@ def _project_backward(ctx, x_tm, kernel, grad_projected):
 
 
 def _time_major(grad):
-    return get_array_module(grad).ascontiguousarray(grad.transpose(1, 0, 2))
-
-
-def _contiguous(*arrays):
-    xp = get_array_module(*arrays)
-    return [xp.ascontiguousarray(a) for a in arrays]
+    """(B, T, units) -> a (T, B, units) view, the kernels' layout."""
+    return grad.transpose(1, 0, 2)
 
 
 # ------------------------------------------------------------------ SimpleRNN
@@ -118,7 +114,6 @@ class RNNSequence(Function):
 
     @staticmethod
     def forward(ctx, x, h0, kernel, recurrent_kernel, bias):
-        h0, recurrent_kernel = _contiguous(h0, recurrent_kernel)
         x_tm, projected = _project(x, kernel, bias)
         hs = get_kernel("recurrent", "rnn_forward", projected)(projected, h0, recurrent_kernel)
         ctx.save(x_tm, h0, kernel, recurrent_kernel, hs)
@@ -164,7 +159,6 @@ class LSTMSequence(Function):
 
     @staticmethod
     def forward(ctx, x, h0, c0, kernel, recurrent_kernel, bias):
-        h0, c0, recurrent_kernel = _contiguous(h0, c0, recurrent_kernel)
         x_tm, projected = _project(x, kernel, bias)
         hs, cs, gates = get_kernel("recurrent", "lstm_forward", projected)(projected, h0, c0, recurrent_kernel)
         ctx.save(x_tm, h0, c0, kernel, recurrent_kernel, hs, cs, gates)
@@ -224,7 +218,6 @@ class GRUSequence(Function):
 
     @staticmethod
     def forward(ctx, x, h0, kernel, recurrent_kernel, bias, recurrent_bias, reset_after):
-        h0, recurrent_kernel = _contiguous(h0, recurrent_kernel)
         x_tm, projected = _project(x, kernel, bias)
         forward = get_kernel("recurrent", "gru_forward", projected)
         hs, gates = forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after)

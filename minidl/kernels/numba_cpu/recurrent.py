@@ -7,7 +7,7 @@ as in numba_cpu/conv.py: the weight gradients after the loop are the reference's
 BLAS products over the flattened (time * batch) axis, which keeps compile time low.
 Inside the loops the per-step products h @ U and d a @ U^T are `np.dot` into
 preallocated buffers, which calls BLAS (Numba needs SciPy for it); hand-written product
-loops were as fast at 32 units and up to ~2x slower at 128.
+loops matched it at 32 units and took about twice as long for the product at 128.
 
 What limits the loops is the scalar exp of every gate: NumPy's ufuncs run exp and tanh
 with SIMD, Numba calls libm once per element. So sigmoid and tanh each take one exp and
