@@ -1,0 +1,154 @@
+"""Issue 4's quality bar: the three URL models against a character n-gram TF-IDF +
+logistic regression baseline, on the two URL sets of the shared data.
+
+    OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python -m benchmarks.url_quality \\
+        --epochs 4 --batch-size 64 --lr 1e-3 --time-budget 180 --out runs/url_quality
+
+(the run reported for issue 4: about 25 minutes on 2 shared CPU cores, where one thread
+per library was much faster than two).
+
+For each data set (`url-bahnsen-phishing40k`, `url-iscx2016` binary, under --data-dir,
+default ../shared/data): a seeded random subset of --limit rows (all rows without it),
+split by host 75/25 (no host in both parts; `minidl.data.split_by_host`, seed 33);
+then each model trains on the training part and is scored on the test part: accuracy,
+ROC AUC, TPR at FPR 1e-3 (minidl.train.metrics for every row, the baseline included),
+epochs run and wall time (training and scoring). The models are the source's, at its
+sizes (max_len 75, emb_dim 32), with Adam at --lr (the source's 1e-4 needs many more
+epochs than a short budget allows, so the default here is 1e-3) and batch size
+--batch-size. --time-budget stops a model's training after the epoch that crosses it.
+Writes <out>.json (every number and the exact settings) and <out>.md (the table).
+
+The baseline (scikit-learn, a benchmark-only dependency): TfidfVectorizer(analyzer="char",
+ngram_range=(1, 5), min_df=2, sublinear_tf=True) + LogisticRegression(C=10, liblinear).
+"""
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import minidl
+from minidl.data import CharTokenizer, load_url_csv, split_by_host
+from minidl.models import ARCHITECTURES, build_model
+from minidl.train import Callback, fit, predict
+from minidl.train import metrics
+
+DATASETS = ("url-bahnsen-phishing40k", "url-iscx2016")
+SEED = 33
+
+
+class TimeBudget(Callback):
+    """Stop training after the epoch in which `seconds` have passed."""
+
+    def __init__(self, seconds):
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.seconds and time.perf_counter() - self.start > self.seconds:
+            self.model.stop_training = True
+
+
+def load(data_dir, name, limit):
+    urls, labels, _ = load_url_csv(Path(data_dir) / name / "urls.csv")
+    if limit and limit < len(urls):
+        keep = np.sort(np.random.default_rng(SEED).choice(len(urls), limit, replace=False))
+        urls, labels = [urls[i] for i in keep], labels[keep]
+    urls_train, urls_test, y_train, y_test = split_by_host(urls, labels, test_size=0.25, seed=SEED)
+    return urls_train, np.asarray(y_train), urls_test, np.asarray(y_test)
+
+
+def scores(y_true, probabilities):
+    probabilities = np.asarray(probabilities).reshape(-1)
+    return {
+        "accuracy": metrics.accuracy(y_true, (probabilities > 0.5).astype(np.int64)),
+        "roc_auc": metrics.roc_auc(y_true, probabilities),
+        "tpr_at_fpr_1e-3": metrics.tpr_at_fpr(y_true, probabilities, 1e-3),
+    }
+
+
+def run_model(arch, data, args):
+    urls_train, y_train, urls_test, y_test = data
+    tokenizer = CharTokenizer()
+    x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
+    minidl.manual_seed(SEED)
+    model = build_model(arch, max_vocab_len=tokenizer.vocab_size)
+    start = time.perf_counter()
+    history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
+                  optimizer=model.make_optimizer(args.lr), callbacks=[TimeBudget(args.time_budget)], verbose=2)
+    probabilities = predict(model, x_test)
+    seconds = time.perf_counter() - start
+    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
+                parameters=model.count_params())
+
+
+def run_baseline(data):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    urls_train, y_train, urls_test, y_test = data
+    start = time.perf_counter()
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 5), min_df=2, sublinear_tf=True)
+    features = vectorizer.fit_transform(urls_train)
+    classifier = LogisticRegression(C=10.0, solver="liblinear", max_iter=1000).fit(features, y_train)
+    probabilities = classifier.predict_proba(vectorizer.transform(urls_test))[:, 1]
+    seconds = time.perf_counter() - start
+    return dict(scores(y_test, probabilities), epochs=None, seconds=seconds, parameters=features.shape[1] + 1)
+
+
+def markdown(results, settings):
+    lines = [f"URL quality bar: host split 75/25 (seed {SEED}), limit {settings['limit'] or 'all'} rows per set, "
+             f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr {settings['lr']}, "
+             f"time budget {settings['time_budget'] or 'none'} s per model.", "",
+             "| data set | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs | wall time (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for row in results:
+        lines.append(f"| {row['dataset']} | {row['model']} | {row['train']} / {row['test']} | {row['accuracy']:.4f} "
+                     f"| {row['roc_auc']:.4f} | {row['tpr_at_fpr_1e-3']:.4f} | {row['epochs'] or '-'} "
+                     f"| {row['seconds']:.0f} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    parser.add_argument("--datasets", default=",".join(DATASETS))
+    parser.add_argument("--archs", default=",".join(ARCHITECTURES))
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--limit", type=int, default=None, help="rows per data set (a seeded random subset)")
+    parser.add_argument("--time-budget", type=float, default=None, help="seconds of training per model")
+    parser.add_argument("--out", default="runs/url_quality")
+    args = parser.parse_args(argv)
+
+    settings = {key: value for key, value in vars(args).items()}
+    settings.update(python=platform.python_version(), numpy=np.__version__, machine=platform.processor() or platform.machine())
+    results = []
+    for name in args.datasets.split(","):
+        data = load(args.data_dir, name, args.limit)
+        sizes = {"dataset": name, "train": len(data[1]), "test": len(data[3])}
+        print(f"{name}: train {sizes['train']} URLs, test {sizes['test']} (host split)", flush=True)
+        row = dict(sizes, model="tfidf+logreg", **run_baseline(data))
+        print(row, flush=True)
+        results.append(row)
+        for arch in args.archs.split(","):
+            row = dict(sizes, model=arch, **run_model(arch, data, args))
+            print(row, flush=True)
+            results.append(row)
+    table = markdown(results, settings)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"settings": settings, "results": results}, indent=2))
+    out.with_suffix(".md").write_text(table + "\n")
+    print(table)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
