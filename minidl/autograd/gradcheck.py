@@ -25,6 +25,11 @@ def gradcheck(fn, inputs, eps=1e-6, atol=1e-5, rtol=1e-3, seed=0):
     element's index and both values.
 
     inputs: Tensors (float64 where they require grad); fn: Tensors -> one Tensor.
+
+    >>> import numpy as np, minidl
+    >>> x = minidl.tensor(np.array([[0.5, -1.0, 2.0]]), requires_grad=True)
+    >>> minidl.gradcheck(lambda x: minidl.functional.softmax(x * x), [x])
+    True
     """
     inputs = list(inputs)
     checked = [i for i, t in enumerate(inputs) if getattr(t, "requires_grad", False)]

@@ -63,6 +63,12 @@ class Tensor:
         """Accumulate d(self)/d(leaf) times `grad` into every leaf's `.grad`.
 
         `grad` defaults to 1 for a one-element tensor; any other tensor needs it given.
+
+        >>> import minidl
+        >>> x = minidl.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        >>> (x * x).sum().backward()          # d(sum x^2)/dx = 2x
+        >>> x.grad.tolist()
+        [2.0, 4.0, 6.0]
         """
         if not self.requires_grad:
             raise RuntimeError("backward() on a tensor that does not require grad (no input required grad, or it was made under no_grad)")
@@ -283,6 +289,13 @@ def tensor(data, requires_grad=False, dtype=None, device=None):
     As in PyTorch, arrays keep their dtype while Python floats take the default dtype
     (float32 unless changed) and Python integers stay integers (embedding indices);
     `dtype` overrides both. `device` defaults to the array's own, else the current one.
+
+    >>> import minidl
+    >>> minidl.tensor([[1.0, 2.0], [3.0, 4.0]])
+    tensor([[1. 2.]
+            [3. 4.]], dtype=float32)
+    >>> minidl.tensor([1, 2], dtype="int32").dtype.name
+    'int32'
     """
     if isinstance(data, Tensor):
         data = data.data

@@ -33,6 +33,13 @@ def pad_sequences(sequences, maxlen=None, dtype="int32", padding="pre", truncati
     truncating="pre" drops items from the start (the defaults keep the *last* maxlen
     items), "post" from the end; padding="pre" puts `value` before the items, "post"
     after. An empty sequence becomes a row of `value`.
+
+    >>> pad_sequences([[1, 2, 3], [4]], maxlen=2)
+    array([[2, 3],
+           [0, 4]], dtype=int32)
+    >>> pad_sequences([[1, 2, 3], [4]], maxlen=4, padding="post")
+    array([[1, 2, 3, 0],
+           [4, 0, 0, 0]], dtype=int32)
     """
     if isinstance(sequences, (str, bytes)) or not hasattr(sequences, "__len__"):
         raise ValueError(f"pad_sequences: `sequences` must be a list of sequences, got {type(sequences).__name__}")
@@ -155,7 +162,15 @@ class CharTokenizer:
 
     def encode(self, texts, return_unknown=False):
         """texts (n strings) -> int32 array (n, max_len); with return_unknown, also the
-        int64 array (n,) of characters outside the vocabulary in each text."""
+        int64 array (n,) of characters outside the vocabulary in each text.
+
+        With the source's tokeniser 'g' is string.printable.index('g') + 1 = 17 and a
+        short text is padded with zeros in front:
+
+        >>> CharTokenizer(max_len=8).encode(["google", "a.b"])
+        array([[ 0,  0, 17, 25, 25, 17, 22, 15],
+               [ 0,  0,  0,  0,  0, 11, 76, 12]], dtype=int32)
+        """
         ids, lengths, unknown = self._ids(texts, "CharTokenizer.encode")
         padded = pad_ragged(ids, lengths, self.max_len, "int32", self.padding, self.truncating, PAD_ID)
         return (padded, unknown) if return_unknown else padded

@@ -15,7 +15,17 @@ def _check_rate(layer, rate):
 
 
 class Dense(Module):
-    """y = activation(x @ kernel + bias) on the last axis: (..., in) -> (..., units)."""
+    """y = activation(x @ kernel + bias) on the last axis: (..., in) -> (..., units).
+
+    The weights are made on the first call, from the input's last axis:
+
+    >>> import numpy as np, minidl
+    >>> layer = Dense(3, activation="relu")
+    >>> layer(minidl.tensor(np.ones((2, 4), dtype="float32"))).shape
+    (2, 3)
+    >>> layer.kernel.shape, layer.bias.shape
+    ((4, 3), (3,))
+    """
 
     def __init__(self, units, activation=None, use_bias=True, kernel_initializer="glorot_uniform",
                  bias_initializer="zeros", kernel_regularizer=None, name=None):

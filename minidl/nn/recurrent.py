@@ -88,7 +88,17 @@ class SimpleRNN(RecurrentLayer):
 class LSTM(RecurrentLayer):
     """Long short-term memory, Keras' gate order i, f, c, o (see `ops.recurrent.lstm_cell`).
     unit_forget_bias=True starts the forget gate's bias at 1, so the cell remembers by
-    default early in training (Jozefowicz et al. 2015), as Keras does."""
+    default early in training (Jozefowicz et al. 2015), as Keras does.
+
+    >>> import numpy as np, minidl
+    >>> lstm = LSTM(8)
+    >>> lstm(minidl.tensor(np.zeros((2, 5, 3), dtype="float32"))).shape    # the last h
+    (2, 8)
+    >>> lstm.kernel.shape, lstm.recurrent_kernel.shape, lstm.bias.shape  # gates i, f, c, o
+    ((3, 32), (8, 32), (32,))
+    >>> lstm.bias.numpy().reshape(4, 8)[:, 0].tolist()                    # forget bias 1
+    [0.0, 1.0, 0.0, 0.0]
+    """
 
     gates = 4
 

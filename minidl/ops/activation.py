@@ -122,6 +122,13 @@ def tanh(x):
 
 
 def softmax(x, axis=-1):
+    """e^x / sum(e^x) along `axis` (shifted by the max first, so it never overflows).
+
+    >>> import minidl
+    >>> p = softmax(minidl.tensor([[0.0, 0.0], [1000.0, 1000.0 + 1.0986123]]))
+    >>> [round(value, 4) for value in p.numpy().ravel().tolist()]
+    [0.5, 0.5, 0.25, 0.75]
+    """
     return Softmax.apply(x, axis=axis)
 
 

@@ -115,7 +115,18 @@ def _convolve(op, x, kernel, bias, stride, padding, dilation, axis_names):
 
 def conv1d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     """1D convolution: x (batch, length, c_in), kernel (k, c_in, c_out), bias (c_out,)
-    -> (batch, out_length, c_out); padding 'valid' or 'same' as TensorFlow."""
+    -> (batch, out_length, c_out); padding 'valid' or 'same' as TensorFlow.
+
+    A kernel of three ones is a moving sum of three neighbours:
+
+    >>> import numpy as np, minidl
+    >>> x = minidl.tensor(np.arange(5.0).reshape(1, 5, 1))       # 0 1 2 3 4
+    >>> kernel = minidl.tensor(np.ones((3, 1, 1)))
+    >>> conv1d(x, kernel).numpy().ravel().tolist()
+    [3.0, 6.0, 9.0]
+    >>> conv1d(x, kernel, padding="same").numpy().ravel().tolist()
+    [1.0, 3.0, 6.0, 9.0, 7.0]
+    """
     return _convolve("conv1d", x, kernel, bias, stride, padding, dilation, ("length",))
 
 

@@ -254,7 +254,20 @@ def cast(a, dtype):
 
 
 def matmul(a, b):
-    """Matrix product with NumPy's rules; a clear error when inner sizes differ."""
+    """Matrix product with NumPy's rules; a clear error when inner sizes differ.
+
+    A (2, 4) matrix times a 4-vector: each entry is a row's dot product with the vector,
+    3*1 + 4*2 + 5*3 + 6*4 = 50 and 4*1 + 5*2 + 6*3 + 7*4 = 60.
+
+    >>> import minidl
+    >>> a = minidl.tensor([[3.0, 4.0, 5.0, 6.0], [4.0, 5.0, 6.0, 7.0]])
+    >>> v = minidl.tensor([1.0, 2.0, 3.0, 4.0])
+    >>> matmul(a, v).tolist()
+    [50.0, 60.0]
+    >>> matmul(a, a)
+    Traceback (most recent call last):
+    ValueError: matmul: shapes (2, 4) and (2, 4) do not fit: the last axis of the first (4) must equal the second-to-last axis of the second (2)
+    """
     from minidl.autograd import as_tensor
 
     a = as_tensor(a)

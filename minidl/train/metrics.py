@@ -143,7 +143,13 @@ def roc_auc(y_true, scores):
     """Area under the ROC curve, as the Mann-Whitney statistic: the probability that a
     random positive scores above a random negative, ties counted half.
     AUC = (sum of the positives' ranks - P (P + 1) / 2) / (P N), with tied scores given
-    their average rank; equal to the trapezoidal area under `roc_curve`."""
+    their average rank; equal to the trapezoidal area under `roc_curve`.
+
+    Three of the four (positive, negative) pairs are ranked right:
+
+    >>> roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8])
+    0.75
+    """
     y_true, scores = _binary_scores(y_true, scores, "roc_auc")
     _, group, counts = np.unique(scores, return_inverse=True, return_counts=True)
     # 1-based average rank of each group of equal scores: its last rank minus half its spread.
