@@ -17,6 +17,7 @@ import io
 import os
 import re
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -79,7 +80,9 @@ def run_python(block, namespace, path):
 
 
 def run_bash(block, path):
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    # `python` in a block is the interpreter running the tests, with the repository importable.
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
+               PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
     result = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", block.source], capture_output=True, text=True,
                             env=env, timeout=300)
     assert result.returncode == 0, (f"{path.name}, shell block at line {block.line} exited {result.returncode}:\n"
