@@ -128,14 +128,32 @@ def test_float64_weights_load_as_float64(tmp_path):
     assert minidl.default_dtype() == np.float32
 
 
+class _TwoDense(nn.Module):
+    """A custom model whose Dense layers build lazily and that records no input shape."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.first, self.second = nn.Dense(3), nn.Dense(1, activation="sigmoid")
+
+    def forward(self, x):
+        return self.second(self.first(x))
+
+
 def test_a_lazily_built_model_needs_its_input_shape(tmp_path):
-    model = nn.Sequential([nn.Dense(3), nn.Dense(1, activation="sigmoid")])
-    model.build((None, 4))
+    model = _TwoDense()
+    model(minidl.tensor(np.ones((2, 4), np.float32)))
     io.save(tmp_path / "no_shape.mdl", model)
     with pytest.raises(io.ModelFileError, match="input_shape"):
         io.load(tmp_path / "no_shape.mdl")
     io.save(tmp_path / "shape.mdl", model, input_shape=(None, 4))
     assert io.load(tmp_path / "shape.mdl").model.count_params() == model.count_params()
+
+
+def test_a_sequential_remembers_the_shape_it_was_built_for(tmp_path):
+    model = nn.Sequential([nn.Dense(3), nn.Dense(1, activation="sigmoid")])
+    model.build((None, 4))
+    io.save(tmp_path / "seq.mdl", model)
+    assert io.load(tmp_path / "seq.mdl").model.count_params() == model.count_params()
 
 
 # ------------------------------------------------------------- rejected files
