@@ -1,8 +1,8 @@
 """minidl against PyTorch on the three seed URL models, on the same threads.
 
-    python -m benchmarks.compare [--quick] [--json out.json] [--threads 2]
+    python -m benchmarks.compare [--quick] [--json out.json] [--threads 2] [--blas-threads N]
                                  [--models conv_fully ...] [--no-memory]
-    python -m benchmarks.compare --profile conv_fully:train:256
+    python -m benchmarks.compare --profile conv_fully:train:256 [--profile-clock cpu]
 
 Rows: a training step at batch 32 and 256 (forward, BCE + L2, backward, Adam) and
 inference at batch 1 and 1024, for each model. Columns: minidl's and PyTorch's median
@@ -20,6 +20,7 @@ import cProfile
 import json
 import pstats
 import sys
+import time
 
 from benchmarks import models, timing
 
@@ -66,14 +67,14 @@ def _format_row(row):
             f"{theirs['gflops']:>7.1f} ({theirs['peak_fraction']:>4.0%})")
 
 
-def run_memory(names, threads):
+def run_memory(names, thread_arguments):
     """Peak MiB a training step at MEMORY_BATCH adds, per model and framework."""
     results = []
     print(f"\npeak memory of a training step at batch {MEMORY_BATCH} (MiB over the resident size before it)")
     print(f"{'model':<12} {'minidl':>8} {'torch':>8} {'ratio':>6}")
     for name in names:
         measured = {framework: timing.measure_in_subprocess(
-            "benchmarks.compare", ["--probe-memory", framework, name, str(MEMORY_BATCH), "--threads", str(threads)])
+            "benchmarks.compare", ["--probe-memory", framework, name, str(MEMORY_BATCH), *thread_arguments])
             for framework in ("minidl", "torch")}
         row = {"model": name, "batch": MEMORY_BATCH, "minidl_mib": measured["minidl"]["mib"],
                "torch_mib": measured["torch"]["mib"]}
@@ -92,17 +93,20 @@ def probe_memory(framework, name, size):
     print(json.dumps({"mib": timing.peak_rss_growth(step)}))
 
 
-def profile(spec, steps=5, top=25):
+def profile(spec, clock="wall", steps=5, top=25):
+    """cProfile of minidl's step; clock "cpu" counts the process's CPU time (every
+    thread's), which a loaded machine disturbs less than the wall clock but which
+    also counts threads spinning while they wait."""
     name, kind, size = spec.split(":")
     cases, _ = _steps(name, kind, int(size))
     step = cases["minidl"]
     step()
-    profiler = cProfile.Profile()
+    profiler = cProfile.Profile(time.process_time) if clock == "cpu" else cProfile.Profile()
     profiler.enable()
     for _ in range(steps):
         step()
     profiler.disable()
-    print(f"cProfile of {steps} minidl steps of {spec}, by own time:")
+    print(f"cProfile ({clock} clock) of {steps} minidl steps of {spec}, by own time:")
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
@@ -111,18 +115,20 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
     parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
+    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
     parser.add_argument("--models", nargs="+", choices=models.MODEL_NAMES, default=list(models.MODEL_NAMES))
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--profile", metavar="MODEL:ROW:BATCH", help="cProfile minidl on one row instead")
+    parser.add_argument("--profile-clock", choices=("wall", "cpu"), default="wall", help="the profile's clock")
     parser.add_argument("--probe-memory", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    timing.set_threads(args.threads)
+    timing.set_threads(args.threads, args.blas_threads)
     if args.probe_memory:
         framework, name, size = args.probe_memory
         return probe_memory(framework, name, int(size))
     if args.profile:
-        return profile(args.profile)
+        return profile(args.profile, args.profile_clock)
 
     environment = timing.environment()
     peak = timing.matmul_peak_gflops()
@@ -130,7 +136,10 @@ def main(argv=None):
     print(f"float32 matmul peak (NumPy, 2048^3, best of 5): {peak:.1f} GFLOP/s\n")
     print(HEADER)
     rows = run_rows(args.models, 5 if args.quick else 15, peak)
-    memory = [] if args.no_memory else run_memory(args.models, args.threads)
+    thread_arguments = ["--threads", str(args.threads)]
+    if args.blas_threads is not None:
+        thread_arguments += ["--blas-threads", str(args.blas_threads)]
+    memory = [] if args.no_memory else run_memory(args.models, thread_arguments)
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"environment": environment, "matmul_peak_gflops": peak, "rows": rows, "memory": memory},

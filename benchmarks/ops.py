@@ -206,11 +206,12 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
     parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
     parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
+    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--probe-compile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    timing.set_threads(args.threads)
+    timing.set_threads(args.threads, args.blas_threads)
     if args.probe_compile:
         return probe_compile()
     environment = timing.environment()

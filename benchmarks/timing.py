@@ -21,14 +21,16 @@ import numpy as np
 _limits = {}
 
 
-def set_threads(count):
-    """Give NumPy's BLAS, Numba and PyTorch (when installed) the same `count` threads."""
+def set_threads(count, blas=None):
+    """Give Numba, PyTorch (when installed) and the BLAS that NumPy and Numba call
+    `count` threads; `blas` gives that BLAS another count (PyTorch's own stays `count`)."""
     import numba
+    import scipy.linalg.cython_blas  # noqa: F401  Numba's np.dot calls SciPy's BLAS: load it so the limit covers it
     from threadpoolctl import threadpool_limits
 
     numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
     # Kept referenced so the limit lasts for the whole run.
-    _limits["blas"] = threadpool_limits(limits=count, user_api="blas")
+    _limits["blas"] = threadpool_limits(limits=count if blas is None else blas, user_api="blas")
     try:
         import torch
     except ImportError:
@@ -48,6 +50,7 @@ def environment():
         "numpy": np.__version__,
         "numba": numba.__version__,
         "numba_threads": numba.get_num_threads(),
+        "blas_threads": [info.get("num_threads") for info in threadpool_info() if info.get("user_api") == "blas"],
         "numba_threading_layer": _numba_threading_layer(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "blas": blas,
