@@ -235,18 +235,19 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 @pytest.mark.shared_data
 @pytest.mark.skipif(not (SHARED_DATA / "url-bahnsen-phishing40k" / "urls.csv").is_file(),
                     reason="../shared/data/url-bahnsen-phishing40k is absent")
-def test_short_real_training_run_reaches_80_percent():
-    """4,000 phishing-40k URLs, host split 75/25, a narrow conv_fully for 3 epochs
-    (about 10 s): at least 80 % test accuracy (0.87 when written)."""
+def test_short_real_training_run_reaches_78_percent():
+    """3,000 phishing-40k URLs, host split 75/25, a narrow conv_fully for 3 epochs (about
+    5 s with one BLAS and Numba thread): at least 78 % test accuracy (0.82 and 0.85 for
+    two sampling seeds when written)."""
     from minidl.data import CharTokenizer, load_url_csv, split_by_host
     from minidl.train import evaluate, fit
 
     urls, labels, _ = load_url_csv(SHARED_DATA / "url-bahnsen-phishing40k" / "urls.csv")
-    keep = np.random.default_rng(0).choice(len(urls), 4000, replace=False)
+    keep = np.random.default_rng(0).choice(len(urls), 3000, replace=False)
     urls_train, urls_test, y_train, y_test = split_by_host([urls[i] for i in keep], labels[keep], seed=33)
     tokenizer = CharTokenizer()
     minidl.manual_seed(0)
-    model = ConvFully(max_vocab_len=tokenizer.vocab_size, filters=32, hidden_units=(64, 64))
-    fit(model, tokenizer.encode(urls_train), y_train, epochs=3, batch_size=32, optimizer=model.make_optimizer(3e-3),
+    model = ConvFully(max_vocab_len=tokenizer.vocab_size, filters=16, hidden_units=(32, 32))
+    fit(model, tokenizer.encode(urls_train), y_train, epochs=3, batch_size=32, optimizer=model.make_optimizer(5e-3),
         verbose=0)
-    assert evaluate(model, tokenizer.encode(urls_test), y_test)["accuracy"] >= 0.80
+    assert evaluate(model, tokenizer.encode(urls_test), y_test)["accuracy"] >= 0.78
