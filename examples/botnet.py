@@ -134,11 +134,11 @@ def run_dataset(name, args, out):
             if part == "held_out":
                 predicted = (probabilities > 0.5).astype(np.int64)
                 model_result["held_out_by_subclass"] = detection_by_subclass(labels[rows], predicted, subclasses[rows])
-            print(f"{name} {cell.upper():4} {part:9} accuracy {scores['accuracy']:.4f}  ROC AUC {scores['roc_auc']:.4f}  "
-                  f"precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  "
+            print(f"{name} {cell.upper():4} {part:9} accuracy {scores['accuracy']:.4f}  "
+                  f"ROC AUC {scores['roc_auc']:.4f}  precision {scores['precision']:.4f}  recall {scores['recall']:.4f}  "
                   f"confusion [[tn, fp], [fn, tp]] {scores['confusion_matrix']}")
-        figures.append(str(plot_history(history, out / f"history_{name}_{cell}.png", metrics_shown=["loss", "accuracy", "roc_auc"],
-                                        title=f"{name} {cell.upper()}")))
+        figures.append(str(plot_history(history, out / f"history_{name}_{cell}.png",
+                                        metrics_shown=["loss", "accuracy", "roc_auc"], title=f"{name} {cell.upper()}")))
         result["models"][cell] = model_result
     print(f"{name} held-out subclasses, fraction classified correctly ({', '.join(c.upper() for c in args.cells)}):")
     for subclass in result["models"][args.cells[0]]["held_out_by_subclass"]:

@@ -135,7 +135,8 @@ def main(argv=None):
     tokenizer = CharTokenizer.fit(train_names, max_len=cap, oov=True)
     ids = tokenizer.encode(names)
     print(f"{len(names)} domains ({labels.sum()} DGA from {DGA_SETS[args.dga_set]}, {len(labels) - labels.sum()} "
-          f"Alexa); {len(family_names) - 1} families; train {len(train_rows)}, val {len(val_rows)}, test {len(test_rows)}")
+          f"Alexa); {len(family_names) - 1} families; train {len(train_rows)}, val {len(val_rows)}, "
+          f"test {len(test_rows)}")
     print(f"vocabulary {len(tokenizer.vocabulary)} characters {tokenizer.vocabulary!r}; length cap = "
           f"{args.percentile:g}th percentile = {cap} (max {lengths.max()})")
     results = {"dga_set": DGA_SETS[args.dga_set], "sample": len(names), "families": family_names,
@@ -182,7 +183,8 @@ def main(argv=None):
 
     # Cross-set: the binary model on the other DGA set.
     if not args.no_cross:
-        other, cross_names, cross_family, cross_labels = cross_set(args, set(train_names) | {names[i] for i in val_rows})
+        seen = set(train_names) | {names[i] for i in val_rows}
+        other, cross_names, cross_family, cross_labels = cross_set(args, seen)
         cross_ids = tokenizer.encode(cross_names)
         cross_probabilities = predict(binary, cross_ids)[:, 0]
         auc = metrics.roc_auc(cross_labels, cross_probabilities)

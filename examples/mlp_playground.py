@@ -99,7 +99,8 @@ def main(argv=None):
     x, y = make_toy(args.dataset, n=args.points, noise=args.noise, seed=args.seed)
     x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.25, stratify=y, seed=args.seed)
     model = mlp(depth=args.depth, width=args.width, activation=args.activation)
-    describe = f"{args.dataset}: {args.depth} x {args.width} {args.activation}, lr {args.lr}"
+    layers = f"{args.depth} x {args.width} {args.activation}" if args.depth else "no hidden layer (logistic regression)"
+    describe = f"{args.dataset}: {layers}, lr {args.lr}"
     data = (x_train, y_train, x_test, y_test)
     boundaries = BoundaryEvery(args.every, data, out, describe)
     history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
@@ -116,7 +117,7 @@ def main(argv=None):
                "figures": [str(path) for path in boundaries.paths] + [str(out / "history.png")]}
     (out / "metrics.json").write_text(json.dumps(results, indent=2))
     print(f"{describe}: train accuracy {results['train_accuracy']:.4f}, test accuracy {results['test_accuracy']:.4f}")
-    print(f"figures: {out}/ ({len(boundaries.paths)} decision boundaries, history.png)")
+    print(f"figures: {out}/ (decision boundaries: {', '.join(path.name for path in boundaries.paths)}; history.png)")
     return results
 
 

@@ -23,7 +23,7 @@ def domain_name(domain, keep_tld=False):
     """The part of `domain` a DGA generated: lower-cased, the last label (the top-level
     domain: `.com`, `.ru`) removed unless keep_tld. The TLD is left out by default
     because in the public lists it tells the sources apart rather than the algorithms
-    (most Alexa names end in .com, whole DGA families in .ru or .biz)."""
+    (in dga-andrewaeva pushdo uses only .ru and ramdo only .org)."""
     domain = domain.strip().lower().rstrip(".")
     if keep_tld or "." not in domain:
         return domain
