@@ -1,5 +1,5 @@
 """minidl: a small deep-learning engine on NumPy (CuPy on a GPU), with Numba kernels."""
-from minidl import data, functional, io, nn, optim, train
+from minidl import data, functional, io, models, nn, optim, train
 from minidl.autograd import GradcheckError, Tensor, gradcheck, no_grad, set_grad_enabled, tensor
 from minidl.backend import current_device, default_dtype, device, manual_seed, set_default_dtype
 
@@ -7,6 +7,6 @@ __version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError", "Tensor", "current_device", "data", "default_dtype", "device", "functional",
-    "gradcheck", "io", "manual_seed", "nn", "no_grad", "optim", "set_default_dtype",
+    "gradcheck", "io", "manual_seed", "models", "nn", "no_grad", "optim", "set_default_dtype",
     "set_grad_enabled", "tensor", "train",
 ]

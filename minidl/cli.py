@@ -23,21 +23,16 @@ Heavy modules are imported inside the commands so that `--help` answers at once.
 import argparse
 import inspect
 import os
-import re
 import sys
 from pathlib import Path
 
 import numpy as np
 
+from minidl.data import normalize_url
 from minidl.distributed import launch_rank
 
 PROGRAM = "minidl"
 ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
-
-# The data sets' normalisation (shared/data/README.md), applied to every URL the
-# commands read, so a URL typed with "https://www." scores as the training data looked.
-_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
-_WWW = re.compile(r"^www\.", re.IGNORECASE)
 
 #: Command-line size options -> the model constructors' argument names.
 SIZE_OPTIONS = {
@@ -52,11 +47,6 @@ class UserError(Exception):
 
 
 # ------------------------------------------------------------------------- inputs
-def normalize_url(url):
-    """Strip surrounding space, a scheme and a leading 'www.', as the data sets do."""
-    return _WWW.sub("", _SCHEME.sub("", url.strip()))
-
-
 def resolve_data(spec):
     """(path of the CSV, registered Dataset or None) for --data."""
     from minidl.data import DATASETS, fetch

@@ -14,13 +14,13 @@ from minidl.data.registry import (
     resolve_data_dir,
     verify,
 )
-from minidl.data.split import split_by_host, split_indices, train_test_split, train_val_test_split, url_host
+from minidl.data.split import normalize_url, split_by_host, split_indices, train_test_split, train_val_test_split, url_host
 from minidl.data.tables import LoadReport, load_text_csv, load_url_csv
 from minidl.data.text import CharTokenizer, pad_ragged, pad_sequences
 
 __all__ = [
     "DATASETS", "ChecksumError", "CharTokenizer", "Dataset", "DatasetNotFound", "LoadReport",
     "Source", "fetch", "file_sha256", "get_dataset", "git_blob_sha1", "load_text_csv",
-    "load_url_csv", "pad_ragged", "pad_sequences", "resolve_data_dir", "split_by_host",
+    "load_url_csv", "normalize_url", "pad_ragged", "pad_sequences", "resolve_data_dir", "split_by_host",
     "split_indices", "train_test_split", "train_val_test_split", "url_host", "verify",
 ]

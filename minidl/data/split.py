@@ -20,12 +20,17 @@ _WWW = re.compile(r"^www\.", re.IGNORECASE)
 _HOST_END = re.compile(r"[/?#]")
 
 
+def normalize_url(url):
+    """A URL as the data sets store it: surrounding space, a scheme and a leading 'www.'
+    removed, so a URL typed with "https://www." scores as the training data looked."""
+    return _WWW.sub("", _SCHEME.sub("", url.strip()))
+
+
 def url_host(url):
     """The host of a URL as the data sets define it: scheme and a leading 'www.' removed,
     then the text before the first '/' (or '?' or '#', so that 'a.com?x' and 'a.com/y'
     share a host), lower-cased because host names are case-insensitive."""
-    url = _WWW.sub("", _SCHEME.sub("", url.strip()))
-    return _HOST_END.split(url, maxsplit=1)[0].lower()
+    return _HOST_END.split(normalize_url(url), maxsplit=1)[0].lower()
 
 
 def train_test_split(*arrays, test_size=0.25, stratify=None, groups=None, seed=33):
