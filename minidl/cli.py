@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from minidl.backend import set_num_threads
 from minidl.data import normalize_url
 from minidl.distributed import launch_rank
 
@@ -356,6 +357,9 @@ def add_size_options(parser):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Featureless malicious-URL detection with minidl.")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="CPU threads for BLAS and the Numba kernels (default: the libraries' own; "
+                             "1 is often fastest for small models on a busy machine)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = commands.add_parser("train", help="train a URL model on a labelled CSV",
@@ -430,6 +434,11 @@ def main(argv=None):
     """Run the command line; returns the exit status (0 ok, 1 bad input, 2 bad usage)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.threads is not None:
+        try:
+            set_num_threads(args.threads)
+        except ValueError as error:
+            parser.error(str(error))
     if launch_rank() > 0:  # under mpiexec rank 0 alone prints results; errors still reach stderr
         sys.stdout = open(os.devnull, "w", encoding="utf-8")
     try:
