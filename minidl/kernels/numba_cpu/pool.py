@@ -52,11 +52,14 @@ def _max_unpool(grad, argmax, pw, sh, sw, top, left, grad_x):
 
 
 @njit(parallel=True, cache=True)
-def _sum_pool(x, ph, pw, sh, sw, top, left, y):
-    batch, height, width, channels = x.shape
+def _sum_windows(inputs, windows, ph, pw, sh, sw, top, left, gather):
+    """One pass over every (window, tap) pair, in either direction: gather adds each
+    window's taps of `inputs` into `windows` (the forward); otherwise each window's value
+    is added back to its taps in `inputs` (the backward, the forward's transpose)."""
+    batch, height, width, channels = inputs.shape
     for n in prange(batch):
-        for p in range(y.shape[1]):
-            for q in range(y.shape[2]):
+        for p in range(windows.shape[1]):
+            for q in range(windows.shape[2]):
                 for i in range(ph):
                     r = p * sh + i - top
                     if r < 0 or r >= height:
@@ -65,26 +68,13 @@ def _sum_pool(x, ph, pw, sh, sw, top, left, y):
                         c = q * sw + j - left
                         if c < 0 or c >= width:
                             continue
-                        for ch in range(channels):
-                            y[n, p, q, ch] += x[n, r, c, ch]
-
-
-@njit(parallel=True, cache=True)
-def _sum_unpool(grad, ph, pw, sh, sw, top, left, grad_x):
-    batch, height, width, channels = grad_x.shape
-    for n in prange(batch):
-        for p in range(grad.shape[1]):
-            for q in range(grad.shape[2]):
-                for i in range(ph):
-                    r = p * sh + i - top
-                    if r < 0 or r >= height:
-                        continue
-                    for j in range(pw):
-                        c = q * sw + j - left
-                        if c < 0 or c >= width:
-                            continue
-                        for ch in range(channels):
-                            grad_x[n, r, c, ch] += grad[n, p, q, ch]
+                        # the direction is chosen outside the channel loop, which stays a plain add
+                        if gather:
+                            for ch in range(channels):
+                                windows[n, p, q, ch] += inputs[n, r, c, ch]
+                        else:
+                            for ch in range(channels):
+                                inputs[n, r, c, ch] += windows[n, p, q, ch]
 
 
 def max_pool2d_forward(x, pool, stride, padding):
@@ -109,13 +99,14 @@ def sum_pool2d_forward(x, pool, stride, padding):
     """y = the sum over each window (taps in the padding add nothing)."""
     out_h, out_w = _output_hw(x.shape, pool, stride, padding)
     y = np.zeros((x.shape[0], out_h, out_w, x.shape[3]), dtype=x.dtype)
-    _sum_pool(np.ascontiguousarray(x), pool[0], pool[1], stride[0], stride[1], padding[0][0], padding[1][0], y)
+    _sum_windows(np.ascontiguousarray(x), y, pool[0], pool[1], stride[0], stride[1], padding[0][0], padding[1][0],
+                 True)
     return y
 
 
 def sum_pool2d_backward(grad, input_shape, pool, stride, padding):
     """d x[p] = the sum of grad over the windows that contain p."""
     grad_x = np.zeros(input_shape, dtype=grad.dtype)
-    _sum_unpool(np.ascontiguousarray(grad), pool[0], pool[1], stride[0], stride[1], padding[0][0], padding[1][0],
-                grad_x)
+    _sum_windows(grad_x, np.ascontiguousarray(grad), pool[0], pool[1], stride[0], stride[1], padding[0][0],
+                 padding[1][0], False)
     return grad_x
