@@ -142,24 +142,22 @@ def int_list(text):
     return values
 
 
-def positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+def bounded_number(convert, in_range, expected):
+    """An argparse type: `convert(text)`, refused with "expected <expected>" when the text
+    is not such a number or `in_range(value)` is false."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if not in_range(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+    return parse
 
 
-def fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}") from None
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}")
-    return value
+positive_int = bounded_number(int, lambda value: value >= 1, "a positive integer")
+fraction = bounded_number(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
 
 
 # ------------------------------------------------------------------------ output
