@@ -9,8 +9,8 @@ benchmarks.timing) with the quartiles in the JSON, and minidl / PyTorch. Every t
 call ends by waiting for the GPU, so a sample is the work done, not the work queued.
 The target of issue 5 is a ratio at or below 1.5 for each model's training step.
 
-The model pairs and the minidl steps are benchmarks.models'; the PyTorch steps here
-differ from its CPU ones only in putting the batch and the model on the GPU.
+The model pairs and both frameworks' steps are benchmarks.models', with the batch and
+the PyTorch model put on the GPU.
 
 `--dry-run` runs anywhere, on the CPU: it imports everything and builds each model pair
 with tiny sizes, with one forward pass each and no timing. Without PyTorch it builds the
@@ -51,39 +51,6 @@ def _synced(step, synchronize):
     return call
 
 
-def torch_cuda_train_step(model, ids, labels):
-    """benchmarks.models.torch_train_step with the batch on the GPU."""
-    import torch
-    from torch.nn import functional
-
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4, eps=1e-8)
-    ids_tensor = torch.as_tensor(ids.astype(np.int64), device="cuda")
-    labels_tensor = torch.as_tensor(labels, device="cuda")
-
-    def step():
-        model.train()
-        optimizer.zero_grad(set_to_none=True)
-        loss = functional.binary_cross_entropy(model(ids_tensor), labels_tensor) + model.penalty()
-        loss.backward()
-        optimizer.step()
-
-    return step
-
-
-def torch_cuda_inference(model, ids):
-    """benchmarks.models.torch_inference with the batch on the GPU."""
-    import torch
-
-    ids_tensor = torch.as_tensor(ids.astype(np.int64), device="cuda")
-
-    def infer():
-        model.eval()
-        with torch.inference_mode():
-            return model(ids_tensor)
-
-    return infer
-
-
 def gpu_cases(name, kind, size):
     """{framework: synchronised zero-argument callable} for one row, on the GPU."""
     import cupy
@@ -97,8 +64,8 @@ def gpu_cases(name, kind, size):
         ours_step = (models.minidl_train_step(ours, ids, labels) if kind == "train"
                      else models.minidl_inference(ours, ids))
     theirs = theirs.cuda()
-    theirs_step = (torch_cuda_train_step(theirs, ids, labels) if kind == "train"
-                   else torch_cuda_inference(theirs, ids))
+    theirs_step = (models.torch_train_step(theirs, ids, labels, device="cuda") if kind == "train"
+                   else models.torch_inference(theirs, ids, device="cuda"))
     return {"minidl": _synced(ours_step, cupy.cuda.get_current_stream().synchronize),
             "torch": _synced(theirs_step, torch.cuda.synchronize)}
 
@@ -118,10 +85,6 @@ def environment():
 def run(names, repeats):
     from benchmarks import timing
 
-    import torch
-
-    # simple_lstm's row dropout draws torch.ones(...) without a device: make it the GPU's.
-    torch.set_default_device("cuda")
     rows = []
     print(HEADER, flush=True)
     for name in names:

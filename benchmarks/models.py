@@ -100,9 +100,11 @@ def twin_models(name, seed=0):
     return ours, theirs
 
 
-def torch_train_step(model, ids, labels):
+def torch_train_step(model, ids, labels, device="cpu"):
+    """minidl_train_step's twin, with the batch on `device` (the model's)."""
     optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-4, eps=1e-8)
-    ids_tensor, labels_tensor = torch.from_numpy(ids.astype(np.int64)), torch.from_numpy(labels)
+    ids_tensor = torch.as_tensor(ids.astype(np.int64), device=device)
+    labels_tensor = torch.as_tensor(labels, device=device)
 
     def step():
         model.train()
@@ -114,8 +116,8 @@ def torch_train_step(model, ids, labels):
     return step
 
 
-def torch_inference(model, ids):
-    ids_tensor = torch.from_numpy(ids.astype(np.int64))
+def torch_inference(model, ids, device="cpu"):
+    ids_tensor = torch.as_tensor(ids.astype(np.int64), device=device)
 
     def infer():
         model.eval()
@@ -149,8 +151,8 @@ class TorchURLModel(nn.Module):
     def embed(self, ids):
         weight = self.embedding.weight
         if self.training and self.embedding_dropout > 0:
-            rows = functional.dropout(torch.ones(weight.shape[0], 1), self.embedding_dropout, True)
-            weight = weight * rows
+            rows = torch.ones(weight.shape[0], 1, device=weight.device)
+            weight = weight * functional.dropout(rows, self.embedding_dropout, True)
         return functional.embedding(ids, weight)
 
     def penalty(self):
