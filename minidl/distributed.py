@@ -36,6 +36,7 @@ the MPI library is CUDA-aware (MINIDL_MPI_CUDA_AWARE=1): mpi4py cannot ask the l
 import os
 import shutil
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -46,6 +47,9 @@ from minidl import backend
 #: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 #: Those holding this process' rank in the whole launch (PMIx's too; never a rank on the node).
+#: Seconds a failing rank waits, after printing its error, before ending the job.
+ABORT_GRACE_SECONDS = 0.5
+
 RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
 
 _world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
@@ -275,5 +279,8 @@ class ProcessGroup:
         text = "".join(traceback.format_exception(error)).rstrip()
         sys.stderr.write(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}\n")
         sys.stderr.flush()
+        # The launcher relays our stderr asynchronously and MPI_Abort kills the relay with
+        # the job: on a busy machine the message was lost without a moment's grace.
+        time.sleep(ABORT_GRACE_SECONDS)
         self.comm.Abort(1)
         os._exit(1)  # MPICH's MPI_Abort can return before the launcher has ended this process
