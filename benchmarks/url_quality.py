@@ -16,7 +16,12 @@ epochs run and wall time (training and scoring). The models are the source's, at
 sizes (max_len 75, emb_dim 32), with Adam at --lr (the source's 1e-4 needs many more
 epochs than a short budget allows, so the default here is 1e-3) and batch size
 --batch-size. --time-budget stops a model's training after the epoch that crosses it.
+--max-len and --truncating set the tokeniser (the source: 75, "pre", which keeps a long
+URL's end and so drops its host; "post" keeps the host). --val-size holds out that
+fraction of the training part, again split by host, and stops on its ROC AUC
+(EarlyStopping, --patience, best weights restored); the test part is never seen.
 Writes <out>.json (every number and the exact settings) and <out>.md (the table).
+The best recipe found for issue 4 and its numbers: docs/url_quality.md.
 
 The baseline (scikit-learn, a benchmark-only dependency): TfidfVectorizer(analyzer="char",
 ngram_range=(1, 5), min_df=2, sublinear_tf=True) + LogisticRegression(C=10, liblinear).
@@ -33,7 +38,7 @@ import numpy as np
 import minidl
 from minidl.data import CharTokenizer, load_url_csv, split_by_host
 from minidl.models import ARCHITECTURES, build_model
-from minidl.train import Callback, fit, predict
+from minidl.train import Callback, EarlyStopping, fit, predict
 from minidl.train import metrics
 
 DATASETS = ("url-bahnsen-phishing40k", "url-iscx2016")
@@ -74,17 +79,25 @@ def scores(y_true, probabilities):
 
 def run_model(arch, data, args):
     urls_train, y_train, urls_test, y_test = data
-    tokenizer = CharTokenizer()
+    tokenizer = CharTokenizer(max_len=args.max_len, truncating=args.truncating)
+    callbacks = [TimeBudget(args.time_budget)]
+    validation = None
+    if args.val_size:
+        # Validation hosts come from the training part only, so early stopping never sees the test hosts.
+        urls_train, urls_val, y_train, y_val = split_by_host(urls_train, y_train, test_size=args.val_size, seed=SEED)
+        validation = (tokenizer.encode(urls_val), np.asarray(y_val))
+        callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
     minidl.manual_seed(SEED)
-    model = build_model(arch, max_vocab_len=tokenizer.vocab_size)
+    model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size)
     start = time.perf_counter()
-    history = fit(model, x_train, y_train, epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=model.make_optimizer(args.lr), callbacks=[TimeBudget(args.time_budget)], verbose=2)
+    history = fit(model, x_train, np.asarray(y_train), epochs=args.epochs, batch_size=args.batch_size,
+                  optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
+                  class_weight=args.class_weight, verbose=2)
     probabilities = predict(model, x_test)
     seconds = time.perf_counter() - start
     return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
-                parameters=model.count_params())
+                parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"))
 
 
 def run_baseline(data):
@@ -104,7 +117,9 @@ def run_baseline(data):
 def markdown(results, settings):
     lines = [f"URL quality bar: host split 75/25 (seed {SEED}), limit {settings['limit'] or 'all'} rows per set, "
              f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr {settings['lr']}, "
-             f"time budget {settings['time_budget'] or 'none'} s per model.", "",
+             f"time budget {settings['time_budget'] or 'none'} s per model, max_len {settings['max_len']} "
+             f"(truncating {settings['truncating']}), host-split validation {settings['val_size'] or 'none'} "
+             f"(patience {settings['patience']}), class weight {settings['class_weight'] or 'none'}.", "",
              "| data set | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs | wall time (s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results:
@@ -124,6 +139,16 @@ def main(argv=None):
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--limit", type=int, default=None, help="rows per data set (a seeded random subset)")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds of training per model")
+    parser.add_argument("--max-len", type=int, default=75, help="characters per URL (the source's 75)")
+    parser.add_argument("--truncating", choices=("pre", "post"), default="pre",
+                        help="which end of a longer URL is cut: pre keeps its end (the source), post its host")
+    parser.add_argument("--val-size", type=float, default=0.0,
+                        help="fraction of the training part, split by host, held out for early stopping "
+                             "on val_roc_auc (best weights restored); 0: none")
+    parser.add_argument("--patience", type=int, default=1, help="early stopping's patience in epochs")
+    parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
+                        help="score the TF-IDF + logistic regression baseline too")
+    parser.add_argument("--class-weight", choices=("balanced",), default=None)
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
 
@@ -134,9 +159,10 @@ def main(argv=None):
         data = load(args.data_dir, name, args.limit)
         sizes = {"dataset": name, "train": len(data[1]), "test": len(data[3])}
         print(f"{name}: train {sizes['train']} URLs, test {sizes['test']} (host split)", flush=True)
-        row = dict(sizes, model="tfidf+logreg", **run_baseline(data))
-        print(row, flush=True)
-        results.append(row)
+        if args.baseline:
+            row = dict(sizes, model="tfidf+logreg", **run_baseline(data))
+            print(row, flush=True)
+            results.append(row)
         for arch in args.archs.split(","):
             row = dict(sizes, model=arch, **run_model(arch, data, args))
             print(row, flush=True)
