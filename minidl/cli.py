@@ -216,7 +216,7 @@ def command_train(args):
     urls, labels, path = load_labelled_urls(args)
     if len(np.unique(labels)) < 2:
         raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
-    tokenizer = CharTokenizer(max_len=args.max_len or 75)
+    tokenizer = CharTokenizer(max_len=args.max_len or 75, truncating=args.truncating)
     x, unknown = tokenizer.encode(urls, return_unknown=True)
     print(f"data: {path}: {describe_labels(labels)}")
     if unknown.sum():
@@ -365,6 +365,10 @@ def build_parser():
     train.add_argument("--arch", choices=ARCHS, default="simple_lstm", help="architecture (default simple_lstm)")
     add_data_options(train)
     add_size_options(train)
+    train.add_argument("--truncating", choices=("pre", "post"), default="pre",
+                       help="cut long URLs at the start (pre: keep the last --max-len characters, as the "
+                            "source) or at the end (post: keep the host; better on long URLs, see "
+                            "docs/url_quality.md)")
     train.add_argument("--epochs", type=positive_int, default=5, help="epochs (default 5)")
     train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
     train.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate (default 1e-4)")

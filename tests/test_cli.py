@@ -229,3 +229,14 @@ def test_the_installed_entry_point_reports_errors_without_traceback(tmp_path):
                             env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
     assert result.returncode == 1
     assert result.stderr.strip() == f"minidl evaluate: error: --model {tmp_path / 'm.mdl'}: no such file"
+
+
+def test_truncating_choice_travels_in_the_model_file(tmp_path):
+    from minidl.io import read_header
+
+    data = write_csv(tmp_path / "urls.csv", synthetic_urls())
+    model = tmp_path / "post.mdl"
+    status = main(["train", "--arch", "conv_fully", "--data", str(data), *TINY, "--epochs", "1",
+                   "--truncating", "post", "--output", str(model), "--verbose", "0"])
+    assert status == 0
+    assert read_header(model)["extra"]["tokenizer"]["truncating"] == "post"
