@@ -131,9 +131,9 @@ def main(argv=None):
         return profile(args.profile, args.profile_clock)
 
     environment = timing.environment()
-    peak = timing.matmul_peak_gflops()
+    peak = timing.matmul_peak_gflops(args.threads)
     print(json.dumps(environment))
-    print(f"float32 matmul peak (NumPy, 2048^3, best of 5): {peak:.1f} GFLOP/s\n")
+    print(f"float32 matmul peak (NumPy, 2048^3, {args.threads} threads, best of 5): {peak:.1f} GFLOP/s\n")
     print(HEADER)
     rows = run_rows(args.models, 5 if args.quick else 15, peak)
     thread_arguments = ["--threads", str(args.threads)]

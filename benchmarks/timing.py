@@ -116,15 +116,19 @@ def interleaved(cases, repeats, warmup=2, min_sample_s=0.02):
     return {label: Timing(seconds[label]) for label in labels}
 
 
-def matmul_peak_gflops(size=2048, repeats=5):
-    """The machine's float32 matmul rate in GFLOP/s: the best of `repeats` NumPy
-    (BLAS) products of two size x size matrices, 2 size^3 FLOPs each. The best, not the
-    median: it stands for what the hardware can do, the ceiling the models are held to."""
+def matmul_peak_gflops(threads, size=2048, repeats=5):
+    """The machine's float32 matmul rate in GFLOP/s on `threads` threads: the best of
+    `repeats` NumPy (BLAS) products of two size x size matrices, 2 size^3 FLOPs each.
+    The best, not the median: it stands for what the hardware can do, the ceiling the
+    models are held to."""
+    from threadpoolctl import threadpool_limits
+
     rng = np.random.default_rng(0)
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
-    a @ b
-    best = min(_timed(lambda: a @ b) for _ in range(repeats))
+    with threadpool_limits(limits=threads, user_api="blas"):
+        a @ b
+        best = min(_timed(lambda: a @ b) for _ in range(repeats))
     return 2 * size**3 / best / 1e9
 
 
