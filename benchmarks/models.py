@@ -60,10 +60,7 @@ def minidl_train_step(model, ids, labels):
     def step():
         model.train()
         model.zero_grad()
-        loss = F.binary_cross_entropy(model(ids_tensor), labels_tensor)
-        penalty = model.regularization_loss()
-        if penalty is not None:
-            loss = loss + penalty
+        loss = model.regularized(F.binary_cross_entropy(model(ids_tensor), labels_tensor))
         loss.backward()
         optimizer.step()
 

@@ -351,10 +351,7 @@ from minidl import functional as F, nn, optim
 
 def step(model, ids, labels, optimizer):
     model.train()
-    loss = F.binary_cross_entropy(model(ids), labels)
-    penalty = model.regularization_loss()
-    if penalty is not None:
-        loss = loss + penalty
+    loss = model.regularized(F.binary_cross_entropy(model(ids), labels))
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()

@@ -394,7 +394,7 @@ def train_url_model(name, device, steps=3):
     for _ in range(steps):
         model.train()
         model.zero_grad()
-        loss = F.binary_cross_entropy(model(ids_tensor), labels_tensor) + model.regularization_loss()
+        loss = model.regularized(F.binary_cross_entropy(model(ids_tensor), labels_tensor))
         loss.backward()
         if first_grads is None:
             first_grads = {n: backend.to_numpy(p.grad) for n, p in model.named_parameters() if p.grad is not None}

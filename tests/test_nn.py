@@ -157,6 +157,9 @@ def test_regularization_loss_sums_l2_terms(rng):
     expected = 0.1 * (model.layer0.embeddings.data.astype(np.float64) ** 2).sum() + 0.01 * (model.layer2.kernel.data.astype(np.float64) ** 2).sum()
     np.testing.assert_allclose(model.regularization_loss().item(), expected, rtol=1e-5)
     assert nn.Sequential([nn.Dense(1)]).regularization_loss() is None
+    data_loss = minidl.tensor(np.float32(0.5))
+    np.testing.assert_allclose(model.regularized(data_loss).item(), 0.5 + expected, rtol=1e-5)
+    assert nn.Sequential([nn.Dense(1)]).regularized(data_loss) is data_loss
 
 
 def test_zero_grad_and_parameter_sharing():

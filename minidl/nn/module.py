@@ -193,6 +193,12 @@ class Module:
             total = total + term
         return total
 
+    def regularized(self, loss):
+        """`loss` plus `regularization_loss()`: the objective a training step minimises
+        (Keras adds its layers' regularisation losses the same way)."""
+        penalty = self.regularization_loss()
+        return loss if penalty is None else loss + penalty
+
     # ----------------------------------------------------------------- state
     def state_dict(self):
         """Name -> NumPy array copy, parameters then buffers (running statistics)."""

@@ -235,10 +235,7 @@ def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, sh
         index = order[start:stop]
         model.zero_grad()
         output = model(*_to_tensors(_take(arrays, index), device, dtype))
-        loss = objective.loss(output, y[index], None if weights is None else weights[index])
-        penalty = model.regularization_loss()
-        if penalty is not None:
-            loss = loss + penalty
+        loss = model.regularized(objective.loss(output, y[index], None if weights is None else weights[index]))
         loss.backward()
         size = stop - start
         if group is not None and group.average_gradients(optimizer.params, size / step_size,
