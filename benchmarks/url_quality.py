@@ -77,7 +77,7 @@ def scores(y_true, probabilities):
     }
 
 
-def run_model(arch, data, args):
+def run_model(arch, data, args, seed=SEED):
     urls_train, y_train, urls_test, y_test = data
     tokenizer = CharTokenizer(max_len=args.max_len, truncating=args.truncating)
     callbacks = [TimeBudget(args.time_budget)]
@@ -88,8 +88,9 @@ def run_model(arch, data, args):
         validation = (tokenizer.encode(urls_val), np.asarray(y_val))
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
-    minidl.manual_seed(SEED)
-    model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size)
+    minidl.manual_seed(seed)
+    embedding_init = np.load(args.embedding_init, allow_pickle=False) if args.embedding_init else None
+    model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init)
     start = time.perf_counter()
     history = fit(model, x_train, np.asarray(y_train), epochs=args.epochs, batch_size=args.batch_size,
                   optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
@@ -97,7 +98,8 @@ def run_model(arch, data, args):
     probabilities = predict(model, x_test)
     seconds = time.perf_counter() - start
     return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
-                parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"))
+                parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
+                probabilities=np.asarray(probabilities).reshape(-1))
 
 
 def run_baseline(data):
@@ -149,6 +151,10 @@ def main(argv=None):
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="score the TF-IDF + logistic regression baseline too")
     parser.add_argument("--class-weight", choices=("balanced",), default=None)
+    parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[SEED],
+                        help="initial-weight seeds, comma-separated (the split's seed stays 33); with several, "
+                             "each model trains once per seed and a row scores their mean probability")
+    parser.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start every embedding from")
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
 
@@ -164,9 +170,20 @@ def main(argv=None):
             print(row, flush=True)
             results.append(row)
         for arch in args.archs.split(","):
-            row = dict(sizes, model=arch, **run_model(arch, data, args))
-            print(row, flush=True)
-            results.append(row)
+            members = []
+            for seed in args.seeds:
+                row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
+                           **run_model(arch, data, args, seed))
+                members.append(row.pop("probabilities"))
+                print(row, flush=True)
+                results.append(row)
+            if len(members) > 1:
+                # The seeds' mean probability: one prediction from models that differ only in their initial weights.
+                seconds = sum(row["seconds"] for row in results[-len(members):])
+                row = dict(sizes, model=f"{arch}, mean of {len(members)} seeds",
+                           **scores(data[3], np.mean(members, axis=0)), epochs=None, seconds=seconds)
+                print(row, flush=True)
+                results.append(row)
     table = markdown(results, settings)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,37 @@
+"""benchmarks/url_quality.py, the issue-4 quality-bar runner, end to end on a small
+synthetic set laid out like ../shared/data (no shared data, no scikit-learn needed)."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from test_cli import synthetic_urls, write_csv
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_runner_scores_each_seed_and_their_mean(tmp_path):
+    folder = tmp_path / "data" / "url-bahnsen-phishing40k"
+    folder.mkdir(parents=True)
+    write_csv(folder / "urls.csv", synthetic_urls(300))
+    embedding = np.random.default_rng(0).normal(size=(101, 32)).astype(np.float32)
+    np.save(tmp_path / "chars.npy", embedding)
+    out = tmp_path / "quality"
+    command = [sys.executable, "-m", "benchmarks.url_quality", "--data-dir", str(tmp_path / "data"),
+               "--datasets", "url-bahnsen-phishing40k", "--archs", "simple_lstm", "--no-baseline",
+               "--epochs", "2", "--max-len", "40", "--truncating", "post", "--val-size", "0.2",
+               "--seeds", "1,2", "--embedding-init", str(tmp_path / "chars.npy"), "--out", str(out)]
+    run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.with_suffix(".json").read_text())
+    models = [row["model"] for row in report["results"]]
+    assert models == ["simple_lstm, seed 1", "simple_lstm, seed 2", "simple_lstm, mean of 2 seeds"]
+    assert report["settings"]["seeds"] == [1, 2]
+    for row in report["results"]:
+        assert row["train"] + row["test"] == 300
+        assert 0.0 <= row["roc_auc"] <= 1.0 and 0.0 <= row["accuracy"] <= 1.0
+    assert report["results"][-1]["seconds"] == sum(row["seconds"] for row in report["results"][:2])
+    table = out.with_suffix(".md").read_text()
+    assert "| url-bahnsen-phishing40k | simple_lstm, mean of 2 seeds |" in table
