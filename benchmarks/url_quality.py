@@ -37,7 +37,7 @@ import numpy as np
 
 import minidl
 from minidl.data import CharTokenizer, load_url_csv, split_by_host
-from minidl.models import ARCHITECTURES, build_model
+from minidl.models import ARCHITECTURES, build_model, train_cbow
 from minidl.train import Callback, EarlyStopping, fit, predict
 from minidl.train import metrics
 
@@ -77,7 +77,7 @@ def scores(y_true, probabilities):
     }
 
 
-def run_model(arch, data, args, seed=SEED):
+def run_model(arch, data, args, seed=SEED, embedding_init=None):
     urls_train, y_train, urls_test, y_test = data
     tokenizer = CharTokenizer(max_len=args.max_len, truncating=args.truncating)
     callbacks = [TimeBudget(args.time_budget)]
@@ -89,7 +89,6 @@ def run_model(arch, data, args, seed=SEED):
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
     minidl.manual_seed(seed)
-    embedding_init = np.load(args.embedding_init, allow_pickle=False) if args.embedding_init else None
     model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init)
     start = time.perf_counter()
     history = fit(model, x_train, np.asarray(y_train), epochs=args.epochs, batch_size=args.batch_size,
@@ -100,6 +99,19 @@ def run_model(arch, data, args, seed=SEED):
     return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
                 parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
                 probabilities=np.asarray(probabilities).reshape(-1))
+
+
+def initial_embedding(urls_train, args):
+    """The --embedding-init matrix, or CBOW vectors trained on the training part's URLs
+    (--cbow-window; never the test part), or None."""
+    if args.embedding_init:
+        return np.load(args.embedding_init, allow_pickle=False)
+    if not args.cbow_window:
+        return None
+    tokenizer = CharTokenizer()
+    sequences, _ = tokenizer.tokenize(urls_train)
+    return train_cbow(sequences, tokenizer.vocab_size, window=args.cbow_window, epochs=args.cbow_epochs,
+                      max_pairs=args.cbow_pairs, seed=SEED, verbose=True)
 
 
 def run_baseline(data):
@@ -155,6 +167,11 @@ def main(argv=None):
                         help="initial-weight seeds, comma-separated (the split's seed stays 33); with several, "
                              "each model trains once per seed and a row scores their mean probability")
     parser.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start every embedding from")
+    parser.add_argument("--cbow-window", type=int, default=0,
+                        help="pre-train CBOW character embeddings (this context window) on the training part "
+                             "and start every model's embedding from them; 0: no pre-training")
+    parser.add_argument("--cbow-epochs", type=int, default=2)
+    parser.add_argument("--cbow-pairs", type=int, default=1_000_000, help="(context, character) pairs sampled for CBOW")
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
 
@@ -169,11 +186,12 @@ def main(argv=None):
             row = dict(sizes, model="tfidf+logreg", **run_baseline(data))
             print(row, flush=True)
             results.append(row)
+        embedding_init = initial_embedding(data[0], args)
         for arch in args.archs.split(","):
             members = []
             for seed in args.seeds:
                 row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
-                           **run_model(arch, data, args, seed))
+                           **run_model(arch, data, args, seed, embedding_init))
                 members.append(row.pop("probabilities"))
                 print(row, flush=True)
                 results.append(row)

@@ -6,13 +6,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from test_cli import synthetic_urls, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_runner_scores_each_seed_and_their_mean(tmp_path):
+@pytest.mark.parametrize("initial", ["matrix", "cbow"])
+def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
     folder = tmp_path / "data" / "url-bahnsen-phishing40k"
     folder.mkdir(parents=True)
     write_csv(folder / "urls.csv", synthetic_urls(300))
@@ -22,9 +24,12 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path):
     command = [sys.executable, "-m", "benchmarks.url_quality", "--data-dir", str(tmp_path / "data"),
                "--datasets", "url-bahnsen-phishing40k", "--archs", "simple_lstm", "--no-baseline",
                "--epochs", "2", "--max-len", "40", "--truncating", "post", "--val-size", "0.2",
-               "--seeds", "1,2", "--embedding-init", str(tmp_path / "chars.npy"), "--out", str(out)]
+               "--seeds", "1,2", "--out", str(out)]
+    command += (["--embedding-init", str(tmp_path / "chars.npy")] if initial == "matrix"
+                else ["--cbow-window", "2", "--cbow-epochs", "1", "--cbow-pairs", "3000"])
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
+    assert ("cbow epoch 1/1" in run.stdout) == (initial == "cbow")
     report = json.loads(out.with_suffix(".json").read_text())
     models = [row["model"] for row in report["results"]]
     assert models == ["simple_lstm, seed 1", "simple_lstm, seed 2", "simple_lstm, mean of 2 seeds"]
