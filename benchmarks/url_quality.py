@@ -20,7 +20,8 @@ epochs than a short budget allows, so the default here is 1e-3) and batch size
 URL's end and so drops its host; "post" keeps the host). --val-size holds out that
 fraction of the training part, again split by host, and stops on its ROC AUC
 (EarlyStopping, --patience, best weights restored); the test part is never seen.
-Writes <out>.json (every number and the exact settings) and <out>.md (the table).
+Writes <out>.json (every number and the exact settings), <out>.md (the table) and
+<out>.probabilities.npz (each model's test probabilities, in the split's order).
 The best recipe found for issue 4 and its numbers: docs/url_quality.md.
 
 The baseline (scikit-learn, a benchmark-only dependency): TfidfVectorizer(analyzer="char",
@@ -177,7 +178,7 @@ def main(argv=None):
 
     settings = {key: value for key, value in vars(args).items()}
     settings.update(python=platform.python_version(), numpy=np.__version__, machine=platform.processor() or platform.machine())
-    results = []
+    results, probabilities = [], {}
     for name in args.datasets.split(","):
         data = load(args.data_dir, name, args.limit)
         sizes = {"dataset": name, "train": len(data[1]), "test": len(data[3])}
@@ -193,6 +194,7 @@ def main(argv=None):
                 row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
                            **run_model(arch, data, args, seed, embedding_init))
                 members.append(row.pop("probabilities"))
+                probabilities[f"{name}: {row['model']}"] = members[-1]
                 print(row, flush=True)
                 results.append(row)
             if len(members) > 1:
@@ -207,6 +209,7 @@ def main(argv=None):
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix(".json").write_text(json.dumps({"settings": settings, "results": results}, indent=2))
     out.with_suffix(".md").write_text(table + "\n")
+    np.savez_compressed(out.with_suffix(".probabilities.npz"), **probabilities)
     print(table)
     return 0
 

@@ -38,5 +38,8 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
         assert row["train"] + row["test"] == 300
         assert 0.0 <= row["roc_auc"] <= 1.0 and 0.0 <= row["accuracy"] <= 1.0
     assert report["results"][-1]["seconds"] == sum(row["seconds"] for row in report["results"][:2])
+    saved = np.load(out.with_suffix(".probabilities.npz"))
+    assert sorted(saved.files) == ["url-bahnsen-phishing40k: simple_lstm, seed 1", "url-bahnsen-phishing40k: simple_lstm, seed 2"]
+    assert all(saved[key].shape == (report["results"][0]["test"],) for key in saved.files)
     table = out.with_suffix(".md").read_text()
     assert "| url-bahnsen-phishing40k | simple_lstm, mean of 2 seeds |" in table
