@@ -193,6 +193,22 @@ def test_balanced_class_weights_follow_sklearn():
     assert history["loss"][0] == pytest.approx(np.mean(weights * bce), rel=1e-5)
 
 
+def test_sample_weights_multiply_class_weights_and_are_checked():
+    x, y = quadrants(30)
+    model = mlp()
+    model.build((None, 2))
+    p = predict(model, x)[:, 0].astype(np.float64)
+    per_sample = np.linspace(0.0, 2.0, 30)
+    bce = -(y * np.log(p) + (1 - y) * np.log(1 - p))
+    history = fit(model, x, y, epochs=1, batch_size=30, shuffle=False, class_weight={1: 2.0},
+                  sample_weight=per_sample, verbose=0)
+    assert history["loss"][0] == pytest.approx(np.mean(np.where(y == 1, 2.0, 1.0) * per_sample * bce), rel=1e-5)
+    with pytest.raises(ValueError, match=r"one weight per sample, shape \(30,\)"):
+        fit(mlp(), x, y, sample_weight=np.ones(29), verbose=0)
+    with pytest.raises(ValueError, match="finite and non-negative"):
+        fit(mlp(), x, y, sample_weight=-per_sample, verbose=0)
+
+
 def test_a_last_batch_of_one_joins_the_previous_one_for_batch_norm():
     x, y = quadrants(33)
     model = nn.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])

@@ -271,7 +271,7 @@ def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, sh
 
 def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), verbose=1, class_weight=None,
-        from_logits=None, validation_batch_size=None, distributed=None):
+        from_logits=None, validation_batch_size=None, distributed=None, sample_weight=None):
     """Train `model` on (x, y) for `epochs` epochs of mini-batches; returns a History:
     {"loss": [...], "accuracy": [...], "roc_auc": [...] (binary), and with validation
     data every scalar metric of `evaluate` prefixed "val_": "val_loss", "val_accuracy",
@@ -295,6 +295,9 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     callbacks: Callback instances (EarlyStopping, ModelCheckpoint, CSVLogger, ...).
     verbose: 0 silent, 1 a progress bar per epoch on stderr, 2 one line per epoch.
     class_weight: {label: weight} or "balanced", weighting each sample's loss.
+    sample_weight: one non-negative weight per training sample (Keras), multiplying its
+        loss (and its class weight, when both are given); with validation_split it is
+        cut like y.
     validation_batch_size: batch size of the validation pass (default batch_size).
     distributed: None (this process alone), "auto" (data-parallel over the processes
         of an MPI launch, when there are several) or a minidl.distributed.ProcessGroup.
@@ -312,6 +315,13 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         raise ValueError(f"fit: verbose must be 0, 1 or 2, got {verbose}")
     arrays, n = _as_inputs(x)
     y = _as_targets(y, n)
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,):
+            raise ValueError(f"fit: sample_weight must hold one weight per sample, shape ({n},), "
+                             f"got {sample_weight.shape}")
+        if not np.all(np.isfinite(sample_weight) & (sample_weight >= 0)):
+            raise ValueError("fit: sample_weight must be finite and non-negative")
     validation = None
     if validation_data is not None and validation_split:
         raise ValueError("fit: give validation_data or validation_split, not both")
@@ -328,6 +338,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
             raise ValueError(f"fit: validation_split={validation_split} of {n} samples leaves an empty part")
         validation = (_take(arrays, slice(split_at, None)), y[split_at:])
         arrays, y, n = _take(arrays, slice(None, split_at)), y[:split_at], split_at
+        sample_weight = None if sample_weight is None else sample_weight[:split_at]
 
     output_shape = _output_shape(model, arrays)
     objective = resolve_objective(loss, model, output_shape, from_logits)
@@ -336,8 +347,12 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         objective.check_targets(validation[1], output_shape[-1])
     if class_weight is not None and objective.loss_fn is not None:
         raise ValueError("fit: class_weight needs a built-in loss; weight the samples inside your loss callable")
+    if sample_weight is not None and objective.loss_fn is not None:
+        raise ValueError("fit: sample_weight needs a built-in loss; weight the samples inside your loss callable")
     classes = 2 if objective.task == "binary" else output_shape[-1]
     weights = _sample_weights(class_weight, objective.target_labels(y), classes)
+    if sample_weight is not None:
+        weights = sample_weight if weights is None else weights * sample_weight
     optimizer = _make_optimizer(optimizer, model)
     group = resolve_group(distributed)
     shown = verbose
