@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 import minidl
-from minidl.data import CharTokenizer, load_url_csv, split_by_host
+from minidl.data import CharTokenizer, load_url_csv, split_by_host, url_host
 from minidl.models import ARCHITECTURES, build_model, train_cbow
 from minidl.train import Callback, EarlyStopping, fit, predict
 from minidl.train import metrics
@@ -89,17 +89,27 @@ def run_model(arch, data, args, seed=SEED, embedding_init=None):
         validation = (tokenizer.encode(urls_val), np.asarray(y_val))
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
+    sample_weight = host_weights(urls_train, args.host_weight) if args.host_weight else None
     minidl.manual_seed(seed)
     model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init)
     start = time.perf_counter()
     history = fit(model, x_train, np.asarray(y_train), epochs=args.epochs, batch_size=args.batch_size,
                   optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
-                  class_weight=args.class_weight, verbose=2)
+                  class_weight=args.class_weight, sample_weight=sample_weight, verbose=2)
     probabilities = predict(model, x_test)
     seconds = time.perf_counter() - start
     return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
                 parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
                 probabilities=np.asarray(probabilities).reshape(-1))
+
+
+def host_weights(urls, power):
+    """Each URL weighted by (URLs of its host) ** -power, scaled to mean 1: power 1 gives
+    every host the same total weight, so a few large hosts do not decide the training."""
+    hosts = [url_host(url) for url in urls]
+    _, codes, counts = np.unique(hosts, return_inverse=True, return_counts=True)
+    weights = counts[codes].astype(np.float64) ** -power
+    return weights / weights.mean()
 
 
 def initial_embedding(urls_train, args):
@@ -168,6 +178,9 @@ def main(argv=None):
                         help="initial-weight seeds, comma-separated (the split's seed stays 33); with several, "
                              "each model trains once per seed and a row scores their mean probability")
     parser.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start every embedding from")
+    parser.add_argument("--host-weight", type=float, default=0.0,
+                        help="weight each training URL by (URLs of its host) ** -this (0: equal weights, "
+                             "1: equal weight per host)")
     parser.add_argument("--cbow-window", type=int, default=0,
                         help="pre-train CBOW character embeddings (this context window) on the training part "
                              "and start every model's embedding from them; 0: no pre-training")

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from benchmarks.url_quality import host_weights
+
 from test_cli import synthetic_urls, write_csv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,7 +28,7 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
                "--epochs", "2", "--max-len", "40", "--truncating", "post", "--val-size", "0.2",
                "--seeds", "1,2", "--out", str(out)]
     command += (["--embedding-init", str(tmp_path / "chars.npy")] if initial == "matrix"
-                else ["--cbow-window", "2", "--cbow-epochs", "1", "--cbow-pairs", "3000"])
+                else ["--cbow-window", "2", "--cbow-epochs", "1", "--cbow-pairs", "3000", "--host-weight", "0.5"])
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
     assert ("cbow epoch 1/1" in run.stdout) == (initial == "cbow")
@@ -43,3 +45,10 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
     assert all(saved[key].shape == (report["results"][0]["test"],) for key in saved.files)
     table = out.with_suffix(".md").read_text()
     assert "| url-bahnsen-phishing40k | simple_lstm, mean of 2 seeds |" in table
+
+
+def test_host_weights_give_each_host_the_same_total_at_power_one():
+    urls = ["a.com/1", "a.com/2", "a.com/3", "b.org/x"]
+    assert host_weights(urls, 1.0) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])
+    assert host_weights(urls, 0.0) == pytest.approx(np.ones(4))
+    assert host_weights(urls, 0.5).mean() == pytest.approx(1.0)
