@@ -88,6 +88,9 @@ def run_model(arch, data, args, seed=SEED, embedding_init=None):
         urls_train, urls_val, y_train, y_val = split_by_host(urls_train, y_train, test_size=args.val_size, seed=SEED)
         validation = (tokenizer.encode(urls_val), np.asarray(y_val))
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
+    if args.crop_copies:
+        urls_train, y_train = with_cropped_copies(urls_train, np.asarray(y_train), args.crop_copies,
+                                                 args.max_len, seed)
     x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
     sample_weight = host_weights(urls_train, args.host_weight) if args.host_weight else None
     minidl.manual_seed(seed)
@@ -110,6 +113,19 @@ def host_weights(urls, power):
     _, codes, counts = np.unique(hosts, return_inverse=True, return_counts=True)
     weights = counts[codes].astype(np.float64) ** -power
     return weights / weights.mean()
+
+
+def with_cropped_copies(urls, labels, copies, max_len, seed):
+    """The training URLs plus `copies` copies of each cut at a random length, up to
+    max_len, that keeps its host and one more character (labels kept): the amount of
+    padding then says less about the class, so the model has to read the characters."""
+    rng = np.random.default_rng(seed)
+    cropped = []
+    for _ in range(copies):
+        for url in urls:
+            shortest = min(len(url_host(url)) + 1, len(url))
+            cropped.append(url[:rng.integers(shortest, max(shortest, min(len(url), max_len)) + 1)])
+    return list(urls) + cropped, np.concatenate([labels] * (copies + 1))
 
 
 def initial_embedding(urls_train, args):
@@ -181,6 +197,9 @@ def main(argv=None):
     parser.add_argument("--host-weight", type=float, default=0.0,
                         help="weight each training URL by (URLs of its host) ** -this (0: equal weights, "
                              "1: equal weight per host)")
+    parser.add_argument("--crop-copies", type=int, default=0,
+                        help="add this many copies of each training URL, each cut at a random length "
+                             "after its host (augmentation against reading length as the class)")
     parser.add_argument("--cbow-window", type=int, default=0,
                         help="pre-train CBOW character embeddings (this context window) on the training part "
                              "and start every model's embedding from them; 0: no pre-training")

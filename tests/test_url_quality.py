@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.url_quality import host_weights
+from benchmarks.url_quality import host_weights, with_cropped_copies
 
 from test_cli import synthetic_urls, write_csv
 
@@ -52,3 +52,15 @@ def test_host_weights_give_each_host_the_same_total_at_power_one():
     assert host_weights(urls, 1.0) == pytest.approx([2 / 3, 2 / 3, 2 / 3, 2.0])
     assert host_weights(urls, 0.0) == pytest.approx(np.ones(4))
     assert host_weights(urls, 0.5).mean() == pytest.approx(1.0)
+
+
+def test_cropped_copies_keep_the_host_and_stay_within_max_len():
+    urls = ["shop.example.com/login/verify.php?id=123456", "a.io", "news.org/" + "x" * 100]
+    labels = np.array([1, 0, 0])
+    augmented, augmented_labels = with_cropped_copies(urls, labels, copies=3, max_len=30, seed=0)
+    assert augmented[:3] == urls and list(augmented_labels) == [1, 0, 0] * 4
+    for i, crop in enumerate(augmented[3:]):
+        original = urls[i % 3]
+        assert original.startswith(crop)
+        assert len(crop) == len(original) or (len(original.split("/")[0]) < len(crop) <= 30)
+    assert with_cropped_copies(urls, labels, 3, 30, seed=0)[0] == augmented
