@@ -20,6 +20,10 @@ epochs than a short budget allows, so the default here is 1e-3) and batch size
 URL's end and so drops its host; "post" keeps the host). --val-size holds out that
 fraction of the training part, again split by host, and stops on its ROC AUC
 (EarlyStopping, --patience, best weights restored); the test part is never seen.
+Experiments on top: --seeds trains each model once per initial-weight seed and scores
+their mean probability too; --embedding-init or --cbow-window starts the embedding from
+given or CBOW-trained vectors; --host-weight and --crop-copies reweight or augment the
+training URLs (see their --help).
 Writes <out>.json (every number and the exact settings), <out>.md (the table) and
 <out>.probabilities.npz (each model's test probabilities, in the split's order).
 The best recipe found for issue 4 and its numbers: docs/url_quality.md.
