@@ -112,10 +112,7 @@ def profile(spec, clock="wall", steps=5, top=25):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
-    parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
-    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
-    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
+    timing.add_run_options(parser)
     parser.add_argument("--models", nargs="+", choices=models.MODEL_NAMES, default=list(models.MODEL_NAMES))
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--profile", metavar="MODEL:ROW:BATCH", help="cProfile minidl on one row instead")
@@ -135,16 +132,13 @@ def main(argv=None):
     print(json.dumps(environment))
     print(f"float32 matmul peak (NumPy, 2048^3, {args.threads} threads, best of 5): {peak:.1f} GFLOP/s\n")
     print(HEADER)
-    rows = run_rows(args.models, 5 if args.quick else 15, peak)
+    rows = run_rows(args.models, timing.repeats(args), peak)
     thread_arguments = ["--threads", str(args.threads)]
     if args.blas_threads is not None:
         thread_arguments += ["--blas-threads", str(args.blas_threads)]
     memory = [] if args.no_memory else run_memory(args.models, thread_arguments)
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump({"environment": environment, "matmul_peak_gflops": peak, "rows": rows, "memory": memory},
-                      out, indent=1)
-        print(f"\nwrote {args.json}")
+    timing.write_json(args.json, {"environment": environment, "matmul_peak_gflops": peak, "rows": rows,
+                                  "memory": memory})
     return 0
 
 

@@ -203,10 +203,7 @@ def run_compile():
 
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ops", description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
-    parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
-    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
-    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
+    timing.add_run_options(parser)
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--probe-compile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -216,12 +213,9 @@ def main(argv=None):
         return probe_compile()
     environment = timing.environment()
     print(json.dumps(environment))
-    rows = run_ops(5 if args.quick else 15)
+    rows = run_ops(timing.repeats(args))
     compile_times = None if args.no_compile else run_compile()
-    if args.json:
-        with open(args.json, "w") as out:
-            json.dump({"environment": environment, "rows": rows, "compile": compile_times}, out, indent=1)
-        print(f"\nwrote {args.json}")
+    timing.write_json(args.json, {"environment": environment, "rows": rows, "compile": compile_times})
     return 0
 
 

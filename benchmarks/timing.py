@@ -21,6 +21,27 @@ import numpy as np
 _limits = {}
 
 
+def add_run_options(parser):
+    """The options every speed benchmark shares: repetitions, a JSON copy and thread counts."""
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
+    parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
+    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
+    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
+
+
+def repeats(args):
+    """Timed repetitions per case under add_run_options' --quick."""
+    return 5 if args.quick else 15
+
+
+def write_json(path, record):
+    """Write `record` to `path` (add_run_options' --json) when one was given."""
+    if path:
+        with open(path, "w") as out:
+            json.dump(record, out, indent=1)
+        print(f"\nwrote {path}")
+
+
 def set_threads(count, blas=None):
     """Give Numba, PyTorch (when installed) and the BLAS that NumPy and Numba call
     `count` threads; `blas` gives that BLAS another count (PyTorch's own stays `count`)."""
