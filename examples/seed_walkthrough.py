@@ -63,7 +63,6 @@ from minidl.data import (
     split_by_host,
 )
 from minidl.models import (
-    ARCHITECTURES,
     build_model,
     character_labels,
     pca_2d,
@@ -239,7 +238,7 @@ def step_cbow(tokenizer, urls_train, dim, epochs, max_pairs, seed, out):
 def step_architectures(vocab_size, emb_dim, sizes, embedding_init, seed):
     heading("Step 5: the three architectures, dimensions layer by layer")
     models = {}
-    for arch in ARCHITECTURES:
+    for arch in sizes:  # the source's three
         minidl.manual_seed(seed)
         model = build_model(arch, max_vocab_len=vocab_size, emb_dim=emb_dim, embedding_init=embedding_init,
                             **sizes[arch])

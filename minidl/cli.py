@@ -33,13 +33,13 @@ from minidl.data import normalize_url
 from minidl.distributed import launch_rank
 
 PROGRAM = "minidl"
-ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
+ARCHS = ("simple_lstm", "lstm_conv", "conv_fully", "conv_max")
 
 #: Command-line size options -> the model constructors' argument names.
 SIZE_OPTIONS = {
     "max_len": "max_len", "emb_dim": "emb_dim", "lstm_units": "lstm_output_size", "filters": "filters",
     "kernel_size": "kernel_size", "pool_size": "pool_size", "kernel_sizes": "kernel_sizes",
-    "hidden_units": "hidden_units",
+    "hidden_units": "hidden_units", "pooling": "pooling",
 }
 
 
@@ -346,11 +346,13 @@ def add_size_options(parser):
     sizes.add_argument("--max-len", type=positive_int, help="characters per URL (default 75)")
     sizes.add_argument("--emb-dim", type=positive_int, help="embedding dimension (default 32)")
     sizes.add_argument("--lstm-units", type=positive_int, help="LSTM units (simple_lstm, lstm_conv; default 32)")
-    sizes.add_argument("--filters", type=positive_int, help="convolution filters (lstm_conv, conv_fully; default 256)")
+    sizes.add_argument("--filters", type=positive_int, help="convolution filters (lstm_conv, conv_fully: default 256; conv_max: 128)")
     sizes.add_argument("--kernel-size", type=positive_int, help="convolution width (lstm_conv; default 5)")
     sizes.add_argument("--pool-size", type=positive_int, help="max-pooling size (lstm_conv; default 4)")
-    sizes.add_argument("--kernel-sizes", type=int_list, help="branch widths, e.g. 2,3,4,5 (conv_fully)")
-    sizes.add_argument("--hidden-units", type=int_list, help="hidden layer sizes, e.g. 1024,1024 (conv_fully)")
+    sizes.add_argument("--kernel-sizes", type=int_list, help="branch widths, e.g. 2,3,4,5 (conv_fully, conv_max)")
+    sizes.add_argument("--hidden-units", type=int_list, help="hidden layer sizes, e.g. 1024,1024 (conv_fully; conv_max has none)")
+    sizes.add_argument("--pooling", choices=("sum", "max", "average"),
+                       help="each branch's reduction over time (conv_fully: sum, conv_max: max)")
 
 
 def build_parser():

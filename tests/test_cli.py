@@ -121,6 +121,22 @@ def test_summary_of_an_architecture_and_of_a_model_file(trained, capsys):
     assert "Input Shape: (None, 40) Output Shape: (None, 40, 8)" in out
 
 
+def test_conv_max_trains_from_the_command_line_with_its_pooling(tmp_path, capsys):
+    from minidl.io import read_header
+
+    data = write_csv(tmp_path / "urls.csv", synthetic_urls())
+    model = tmp_path / "max.mdl"
+    status, out, _ = run(["train", "--arch", "conv_max", "--data", data, *TINY, "--epochs", "2", "--lr", "3e-3",
+                          "--pooling", "average", "--output", model, "--verbose", "0", "--seed", "1"], capsys)
+    assert status == 0
+    assert read_header(model)["model"]["config"]["pooling"] == "average"
+    status, out, _ = run(["evaluate", "--model", model, "--data", data], capsys)
+    accuracy = next(float(line.split()[1]) for line in out.splitlines() if line.startswith("accuracy"))
+    assert status == 0 and accuracy >= 0.9
+    status, out, _ = run(["summary", "--arch", "conv_max", "--vocab-size", "100"], capsys)
+    assert status == 0 and "Total params: 61,569" in out and "(GlobalMaxPooling1D)" in out
+
+
 def test_embed_writes_the_matrix_and_the_plot(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     listing = tmp_path / "urls.txt"

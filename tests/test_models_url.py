@@ -1,11 +1,11 @@
-"""The three URL models: Keras' parameter counts, shapes, summaries, gradients, configs."""
+"""The URL models: Keras' parameter counts, shapes, summaries, gradients, configs."""
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import minidl
-from minidl.models import ConvFully, LSTMConv, SimpleLSTM, build_model, print_layers_dims, summary
+from minidl.models import ConvFully, ConvMax, LSTMConv, SimpleLSTM, build_model, print_layers_dims, summary
 from minidl.nn import layer_from_config, serialize
 
 
@@ -64,6 +64,14 @@ def test_conv_fully_has_keras_parameter_count_with_batch_norm_statistics():
     assert model.count_params() == keras_total - 4096
 
 
+def test_conv_max_has_keras_parameter_count():
+    model = ConvMax()
+    expected = 100 * 32 + sum(keras_conv1d(128, k, 32) for k in (2, 3, 4, 5)) + keras_dense(1, 4 * 128)
+    assert expected == 61_569
+    assert model.count_params() == expected
+    assert counts(model) == (expected, expected, 0)
+
+
 @pytest.mark.parametrize("arch, sizes, expected", [
     ("simple_lstm", {"max_len": 20, "emb_dim": 8, "max_vocab_len": 101, "lstm_output_size": 16},
      101 * 8 + keras_lstm(16, 8) + keras_dense(1, 16)),
@@ -72,6 +80,10 @@ def test_conv_fully_has_keras_parameter_count_with_batch_norm_statistics():
      50 * 8 + keras_conv1d(12, 3, 8) + keras_lstm(4, 12) + keras_dense(1, 4)),
     ("conv_fully", {"max_len": 20, "emb_dim": 8, "max_vocab_len": 50, "filters": 6, "kernel_sizes": (3, 7),
                     "hidden_units": (10,)},
+     50 * 8 + keras_conv1d(6, 3, 8) + keras_conv1d(6, 7, 8) + keras_dense(10, 12) + keras_batch_norm(10)
+     + keras_dense(1, 10)),
+    ("conv_max", {"max_len": 20, "emb_dim": 8, "max_vocab_len": 50, "filters": 6, "kernel_sizes": (3, 7),
+                  "hidden_units": (10,), "pooling": "average"},
      50 * 8 + keras_conv1d(6, 3, 8) + keras_conv1d(6, 7, 8) + keras_dense(10, 12) + keras_batch_norm(10)
      + keras_dense(1, 10)),
 ])
@@ -85,11 +97,13 @@ SMALL = {
     "lstm_conv": {"max_len": 6, "emb_dim": 3, "max_vocab_len": 7, "lstm_output_size": 2, "filters": 2,
                   "kernel_size": 3, "pool_size": 2},
     "conv_fully": {"max_len": 6, "emb_dim": 3, "max_vocab_len": 7, "filters": 2, "hidden_units": (3, 3)},
+    "conv_max": {"max_len": 6, "emb_dim": 3, "max_vocab_len": 7, "filters": 2, "kernel_sizes": (2, 3)},
 }
 NO_DROPOUT = {
     "simple_lstm": {"embedding_dropout": 0.0, "dropout": 0.0},
     "lstm_conv": {"input_dropout": 0.0, "conv_dropout": 0.0, "dropout": 0.0},
     "conv_fully": {"input_dropout": 0.0, "branch_dropout": 0.0, "hidden_dropout": 0.0},
+    "conv_max": {"input_dropout": 0.0, "branch_dropout": 0.0},
 }
 
 
@@ -164,7 +178,7 @@ def test_l2_penalty_covers_only_the_embedding():
 
 
 def test_unknown_architecture_names_the_choices():
-    with pytest.raises(ValueError, match="unknown architecture 'cnn': choose one of simple_lstm, lstm_conv, conv_fully"):
+    with pytest.raises(ValueError, match="unknown architecture 'cnn': choose one of simple_lstm, lstm_conv, conv_fully, conv_max"):
         build_model("cnn")
 
 
@@ -211,6 +225,23 @@ def test_summary_of_conv_fully_lists_the_branches_in_order():
     assert text.index("conv1d_k2") < text.index("conv1d_k5") < text.index("hidden1_dense")
     assert "(None, 75, 256)" in text and "(None, 256)" in text and "(None, 1024)" in text
     assert "Non-trainable params: 4,096" in text
+
+
+def test_conv_max_keeps_the_strongest_position_of_each_filter():
+    model = ConvMax(**SMALL["conv_max"], **NO_DROPOUT["conv_max"]).eval()
+    batch = ids(3)
+    embedded = model._embed(batch)
+    branch = model.branches[0]
+    # the branch output is the per-filter maximum over the time axis of ELU(conv)
+    np.testing.assert_allclose(branch(embedded).numpy(), branch.elu(branch.conv(embedded)).numpy().max(axis=1),
+                               rtol=1e-6)
+    text = summary(model, print_fn=None)
+    assert "max_k2 (GlobalMaxPooling1D)" in text and "hidden1" not in text
+
+
+def test_unknown_pooling_names_the_choices():
+    with pytest.raises(ValueError, match="pooling must be one of sum, max, average, got 'median'"):
+        ConvFully(**SMALL["conv_fully"], pooling="median")
 
 
 def test_print_layers_dims_like_the_source():
