@@ -105,9 +105,34 @@ def run_model(arch, data, args, seed=SEED, embedding_init=None):
                   class_weight=args.class_weight, sample_weight=sample_weight, verbose=2)
     probabilities = predict(model, x_test)
     seconds = time.perf_counter() - start
-    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds,
+    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds, max_len=args.max_len, lr=args.lr,
                 parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
                 probabilities=np.asarray(probabilities).reshape(-1))
+
+
+#: The settings --override may change for one architecture, and their types.
+OVERRIDABLE = {"max_len": int, "lr": float, "epochs": int, "batch_size": int, "patience": int,
+               "truncating": str, "time_budget": float}
+
+
+def parse_override(text):
+    """'conv_max:max_len=100' -> ('conv_max', 'max_len', 100), for argparse."""
+    arch, _, setting = text.partition(":")
+    name, _, value = setting.partition("=")
+    name = name.replace("-", "_")
+    if arch not in ARCHITECTURES or name not in OVERRIDABLE or not value:
+        raise argparse.ArgumentTypeError(f"expected ARCH:SETTING=VALUE with ARCH one of {', '.join(ARCHITECTURES)} "
+                                         f"and SETTING one of {', '.join(OVERRIDABLE)}, got {text!r}")
+    try:
+        return arch, name, OVERRIDABLE[name](value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a valid {name}") from None
+
+
+def settings_for(arch, args):
+    """The run's settings with the --override values for `arch` applied."""
+    changed = {name: value for target, name, value in args.override if target == arch}
+    return argparse.Namespace(**dict(vars(args), **changed))
 
 
 def host_weights(urls, power):
@@ -164,7 +189,8 @@ def markdown(results, settings):
              f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr {settings['lr']}, "
              f"time budget {settings['time_budget'] or 'none'} s per model, max_len {settings['max_len']} "
              f"(truncating {settings['truncating']}), host-split validation {settings['val_size'] or 'none'} "
-             f"(patience {settings['patience']}), class weight {settings['class_weight'] or 'none'}.", "",
+             f"(patience {settings['patience']}), class weight {settings['class_weight'] or 'none'}."
+             + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"]), "",
              "| data set | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs | wall time (s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results:
@@ -209,6 +235,9 @@ def main(argv=None):
                              "and start every model's embedding from them; 0: no pre-training")
     parser.add_argument("--cbow-epochs", type=int, default=2)
     parser.add_argument("--cbow-pairs", type=int, default=1_000_000, help="(context, character) pairs sampled for CBOW")
+    parser.add_argument("--override", type=parse_override, action="append", default=[], metavar="ARCH:SETTING=VALUE",
+                        help="a setting for one architecture only, e.g. conv_max:max_len=100 (repeatable; "
+                             f"settings: {', '.join(OVERRIDABLE)})")
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
 
@@ -228,7 +257,7 @@ def main(argv=None):
             members = []
             for seed in args.seeds:
                 row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
-                           **run_model(arch, data, args, seed, embedding_init))
+                           **run_model(arch, data, settings_for(arch, args), seed, embedding_init))
                 members.append(row.pop("probabilities"))
                 probabilities[f"{name}: {row['model']}"] = members[-1]
                 print(row, flush=True)

@@ -2,6 +2,7 @@
 import csv
 import functools
 import io as text_io
+import types
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from minidl.train import (
     CSVLogger,
     EarlyStopping,
     ModelCheckpoint,
+    ReduceLROnPlateau,
     evaluate,
     fit,
     outputs_logits,
@@ -340,6 +342,34 @@ def test_early_stopping_stops_fit_and_restores_the_best_weights():
     best = int(np.argmin(history["val_loss"]))
     assert stopper.best_epoch == best
     assert evaluate(model, x[150:], flipped)["loss"] == pytest.approx(history["val_loss"][best], rel=1e-6)
+
+
+def test_reduce_lr_on_plateau_waits_patience_then_cooldown_and_stops_at_min_lr():
+    optimizer = types.SimpleNamespace(lr=1.0)
+    reducer = ReduceLROnPlateau(patience=2, factor=0.5, cooldown=2, min_lr=0.2)
+    reducer.bind(FakeModel(), optimizer, {})
+    reducer.on_train_begin({})
+    rates = []
+    for epoch, value in enumerate([1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.8]):
+        logs = {"val_loss": value}
+        reducer.on_epoch_end(epoch, logs)
+        rates.append(logs["lr"])
+    # two misses -> 0.5; as in Keras, the last cooldown epoch already counts a miss, so two
+    # epochs later 0.25; then the floor 0.2, however long the plateau
+    assert rates == [1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.2, 0.2, 0.2]
+    with pytest.raises(ValueError, match="factor must be in"):
+        ReduceLROnPlateau(factor=1.5)
+
+
+def test_reduce_lr_on_plateau_in_fit_logs_the_rate_in_the_history():
+    x, y = quadrants(200)
+    flipped = 1 - y[150:]  # val_loss rises, so the rate falls
+    model = mlp()
+    reducer = ReduceLROnPlateau(monitor="val_loss", patience=0, factor=0.5)
+    history = fit(model, x[:150], y[:150], epochs=4, batch_size=16, optimizer=functools.partial(optim.Adam, lr=0.02),
+                  validation_data=(x[150:], flipped), callbacks=[reducer], verbose=0)
+    assert history["lr"][0] <= 0.02 and history["lr"][-1] < 0.02
+    assert all(later <= earlier for earlier, later in zip(history["lr"], history["lr"][1:]))
 
 
 def test_model_checkpoint_keeps_the_best_model(tmp_path):

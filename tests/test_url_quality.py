@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.url_quality import host_weights, with_cropped_copies
+from benchmarks.url_quality import host_weights, main, parse_override, with_cropped_copies
 
 from test_cli import synthetic_urls, write_csv
 
@@ -64,3 +64,22 @@ def test_cropped_copies_keep_the_host_and_stay_within_max_len():
         assert original.startswith(crop)
         assert len(crop) == len(original) or (len(original.split("/")[0]) < len(crop) <= 30)
     assert with_cropped_copies(urls, labels, 3, 30, seed=0)[0] == augmented
+
+
+def test_override_changes_one_architectures_settings(tmp_path):
+    assert parse_override("conv_max:max_len=100") == ("conv_max", "max_len", 100)
+    assert parse_override("lstm_conv:lr=3e-4") == ("lstm_conv", "lr", 3e-4)
+    for bad in ("conv_max:max_len=x", "cnn:max_len=5", "conv_max:dropout=0.1", "conv_max:max_len"):
+        with pytest.raises(Exception, match=bad):
+            parse_override(bad)
+    folder = tmp_path / "data" / "url-bahnsen-phishing40k"
+    folder.mkdir(parents=True)
+    write_csv(folder / "urls.csv", synthetic_urls(200))
+    out = tmp_path / "quality"
+    assert main(["--data-dir", str(tmp_path / "data"), "--datasets", "url-bahnsen-phishing40k", "--no-baseline",
+                 "--archs", "simple_lstm,conv_max", "--epochs", "1", "--max-len", "30",
+                 "--override", "conv_max:max_len=50", "--override", "conv_max:lr=3e-3", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [(row["model"], row["max_len"], row["lr"]) for row in rows] == [
+        ("simple_lstm", 30, 1e-3), ("conv_max", 50, 3e-3)]
+    assert "conv_max: max_len 50. conv_max: lr 0.003." in out.with_suffix(".md").read_text()

@@ -137,6 +137,45 @@ class EarlyStopping(Callback):
             self.model.load_state_dict(self.best_weights)
 
 
+class ReduceLROnPlateau(Callback):
+    """Multiply the optimiser's learning rate by `factor` when `monitor` has not improved
+    for `patience` epochs (Keras' ReduceLROnPlateau): never below `min_lr`, and after a
+    reduction wait `cooldown` epochs before counting again. Keras' defaults, except
+    that `min_delta` (1e-4) counts as in EarlyStopping. The rate after each epoch is
+    logged as "lr"."""
+
+    def __init__(self, monitor="val_loss", factor=0.1, patience=10, mode="auto", min_delta=1e-4, cooldown=0,
+                 min_lr=0.0, verbose=0):
+        if not 0 < factor < 1:
+            raise ValueError(f"ReduceLROnPlateau: factor must be in (0, 1), got {factor}")
+        if patience < 0 or cooldown < 0:
+            raise ValueError(f"ReduceLROnPlateau: patience and cooldown must be >= 0, got {patience} and {cooldown}")
+        self.monitor = Monitor(monitor, mode, min_delta)
+        self.factor, self.patience, self.cooldown = float(factor), int(patience), int(cooldown)
+        self.min_lr, self.verbose = float(min_lr), int(verbose)
+
+    def on_train_begin(self, logs=None):
+        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode, self.monitor.min_delta)
+        self.wait, self.cooldown_left = 0, 0
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = self.monitor.current(logs, "ReduceLROnPlateau")
+        if self.cooldown_left > 0:
+            self.cooldown_left -= 1
+            self.wait = 0
+        if self.monitor.update(value):
+            self.wait = 0
+        elif self.cooldown_left == 0:
+            self.wait += 1
+            if self.wait >= self.patience and self.optimizer.lr > self.min_lr:
+                self.optimizer.lr = max(self.optimizer.lr * self.factor, self.min_lr)
+                self.cooldown_left, self.wait = self.cooldown, 0
+                if self.verbose:
+                    print(f"Epoch {epoch + 1}: ReduceLROnPlateau lowered the learning rate to {self.optimizer.lr:.3g}")
+        if logs is not None:
+            logs["lr"] = self.optimizer.lr
+
+
 class ModelCheckpoint(Callback):
     """Save the model with `minidl.io.save` (atomic) at the end of an epoch.
 

@@ -362,7 +362,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         shown = verbose if group.is_root else 0
 
     history = History()
-    callbacks = [history, *callbacks]
+    callbacks = [*callbacks, history]  # last, as in Keras: it records what the others add to the logs ("lr")
     params = {"epochs": int(epochs), "batch_size": batch_size, "samples": n,
               "steps": len(_epoch_steps(n, batch_size, group)), "verbose": verbose}
     for callback in callbacks:
