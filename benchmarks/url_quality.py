@@ -1,5 +1,5 @@
-"""Issue 4's quality bar: the three URL models against a character n-gram TF-IDF +
-logistic regression baseline, on the two URL sets of the shared data.
+"""Issue 4's quality bar: the URL models (the source's three and conv_max) against a
+character n-gram TF-IDF + logistic regression baseline, on the two URL sets of the shared data.
 
     OPENBLAS_NUM_THREADS=1 NUMBA_NUM_THREADS=1 python -m benchmarks.url_quality \\
         --epochs 4 --batch-size 64 --lr 1e-3 --time-budget 180 --out runs/url_quality
@@ -12,8 +12,8 @@ default ../shared/data): a seeded random subset of --limit rows (all rows withou
 split by host 75/25 (no host in both parts; `minidl.data.split_by_host`, seed 33);
 then each model trains on the training part and is scored on the test part: accuracy,
 ROC AUC, TPR at FPR 1e-3 (minidl.train.metrics for every row, the baseline included),
-epochs run and wall time (training and scoring). The models are the source's, at its
-sizes (max_len 75, emb_dim 32), with Adam at --lr (the source's 1e-4 needs many more
+epochs run and wall time (training and scoring). The models are at their default
+sizes (the source's: emb_dim 32; max_len is --max-len), with Adam at --lr (the source's 1e-4 needs many more
 epochs than a short budget allows, so the default here is 1e-3) and batch size
 --batch-size. --time-budget stops a model's training after the epoch that crosses it.
 --max-len and --truncating set the tokeniser (the source: 75, "pre", which keeps a long
@@ -23,7 +23,8 @@ fraction of the training part, again split by host, and stops on its ROC AUC
 Experiments on top: --seeds trains each model once per initial-weight seed and scores
 their mean probability too; --embedding-init or --cbow-window starts the embedding from
 given or CBOW-trained vectors; --host-weight and --crop-copies reweight or augment the
-training URLs (see their --help).
+training URLs (see their --help); --override gives one architecture its own max_len, lr,
+epochs, batch size, patience, truncation or budget (conv_max reads longer URLs).
 Writes <out>.json (every number and the exact settings), <out>.md (the table) and
 <out>.probabilities.npz (each model's test probabilities, in the split's order).
 The best recipe found for issue 4 and its numbers: docs/url_quality.md.
