@@ -374,6 +374,7 @@ SMALL = {
     "simple_lstm": dict(max_len=20, emb_dim=8, max_vocab_len=30, lstm_output_size=8),
     "lstm_conv": dict(max_len=20, emb_dim=8, max_vocab_len=30, lstm_output_size=8, filters=16, kernel_size=5, pool_size=4),
     "conv_fully": dict(max_len=20, emb_dim=8, max_vocab_len=30, filters=16, kernel_sizes=(2, 3, 4, 5), hidden_units=(32, 32)),
+    "conv_max": dict(max_len=20, emb_dim=8, max_vocab_len=30, filters=16, kernel_sizes=(2, 3, 4, 5)),
 }
 
 
@@ -404,7 +405,7 @@ def train_url_model(name, device, steps=3):
 
 
 @gpu_test
-@pytest.mark.parametrize("name", ["simple_lstm", "lstm_conv", "conv_fully"])
+@pytest.mark.parametrize("name", list(SMALL))
 def test_url_model_training_steps_on_the_gpu_match_the_cpu(name):
     # Dropout stays on: the Numba and CuPy kernels draw the same mask for a seed.
     with kernels.use("numba"):
