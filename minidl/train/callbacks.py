@@ -78,7 +78,11 @@ class Monitor:
         if mode == "auto":
             mode = "max" if any(word in monitor for word in _MAXIMISED) else "min"
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
-        self.best = math.inf if mode == "min" else -math.inf
+        self.reset()
+
+    def reset(self):
+        """Forget the best value, for a new run of training."""
+        self.best = math.inf if self.mode == "min" else -math.inf
 
     def current(self, logs, owner):
         """The monitored value from `logs`; a clear error when it is not logged."""
@@ -117,7 +121,7 @@ class EarlyStopping(Callback):
         self.restore_best_weights = bool(restore_best_weights)
 
     def on_train_begin(self, logs=None):
-        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode, self.monitor.min_delta)
+        self.monitor.reset()
         self.wait, self.stopped_epoch, self.best_epoch, self.best_weights = 0, None, None, None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -155,7 +159,7 @@ class ReduceLROnPlateau(Callback):
         self.min_lr, self.verbose = float(min_lr), int(verbose)
 
     def on_train_begin(self, logs=None):
-        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode, self.monitor.min_delta)
+        self.monitor.reset()
         self.wait, self.cooldown_left = 0, 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -198,7 +202,7 @@ class ModelCheckpoint(Callback):
         self.saved_paths = []
 
     def on_train_begin(self, logs=None):
-        self.monitor = Monitor(self.monitor.monitor, self.monitor.mode)
+        self.monitor.reset()
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
