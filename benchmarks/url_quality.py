@@ -106,8 +106,8 @@ def run_model(arch, data, args, seed=SEED, embedding_init=None):
                   class_weight=args.class_weight, sample_weight=sample_weight, verbose=2)
     probabilities = predict(model, x_test)
     seconds = time.perf_counter() - start
-    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds, max_len=args.max_len, lr=args.lr,
-                parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
+    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds, max_len=args.max_len,
+                lr=args.lr, parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
                 probabilities=np.asarray(probabilities).reshape(-1))
 
 

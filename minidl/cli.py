@@ -31,9 +31,9 @@ import numpy as np
 from minidl.backend import set_num_threads
 from minidl.data import normalize_url
 from minidl.distributed import launch_rank
+from minidl.models.url import ARCHITECTURES, POOLINGS
 
 PROGRAM = "minidl"
-ARCHS = ("simple_lstm", "lstm_conv", "conv_fully", "conv_max")
 
 #: Command-line size options -> the model constructors' argument names.
 SIZE_OPTIONS = {
@@ -117,8 +117,6 @@ def load_model_file(path):
 def model_sizes(args, arch):
     """The size options the user gave, as constructor arguments of `arch`; an option
     that `arch` does not have is an error rather than silently ignored."""
-    from minidl.models import ARCHITECTURES
-
     accepted = inspect.signature(ARCHITECTURES[arch]).parameters
     sizes = {}
     for option, parameter in SIZE_OPTIONS.items():
@@ -346,12 +344,14 @@ def add_size_options(parser):
     sizes.add_argument("--max-len", type=positive_int, help="characters per URL (default 75)")
     sizes.add_argument("--emb-dim", type=positive_int, help="embedding dimension (default 32)")
     sizes.add_argument("--lstm-units", type=positive_int, help="LSTM units (simple_lstm, lstm_conv; default 32)")
-    sizes.add_argument("--filters", type=positive_int, help="convolution filters (lstm_conv, conv_fully: default 256; conv_max: 128)")
+    sizes.add_argument("--filters", type=positive_int,
+                       help="convolution filters (lstm_conv, conv_fully: default 256; conv_max: 128)")
     sizes.add_argument("--kernel-size", type=positive_int, help="convolution width (lstm_conv; default 5)")
     sizes.add_argument("--pool-size", type=positive_int, help="max-pooling size (lstm_conv; default 4)")
     sizes.add_argument("--kernel-sizes", type=int_list, help="branch widths, e.g. 2,3,4,5 (conv_fully, conv_max)")
-    sizes.add_argument("--hidden-units", type=int_list, help="hidden layer sizes, e.g. 1024,1024 (conv_fully; conv_max has none)")
-    sizes.add_argument("--pooling", choices=("sum", "max", "average"),
+    sizes.add_argument("--hidden-units", type=int_list,
+                       help="hidden layer sizes, e.g. 1024,1024 (conv_fully; conv_max has none)")
+    sizes.add_argument("--pooling", choices=list(POOLINGS),
                        help="each branch's reduction over time (conv_fully: sum, conv_max: max)")
 
 
@@ -364,7 +364,8 @@ def build_parser():
 
     train = commands.add_parser("train", help="train a URL model on a labelled CSV",
                                 description="Train a URL model, report its test metrics, save it.")
-    train.add_argument("--arch", choices=ARCHS, default="simple_lstm", help="architecture (default simple_lstm)")
+    train.add_argument("--arch", choices=list(ARCHITECTURES), default="simple_lstm",
+                       help="architecture (default simple_lstm)")
     add_data_options(train)
     add_size_options(train)
     train.add_argument("--truncating", choices=("pre", "post"), default="pre",
@@ -408,7 +409,7 @@ def build_parser():
 
     summary = commands.add_parser("summary", help="print a model's layers, shapes and parameter counts",
                                   description="Print a Keras-like summary of an architecture or a saved model.")
-    summary.add_argument("--arch", choices=ARCHS, help="an architecture, built with the sizes below")
+    summary.add_argument("--arch", choices=list(ARCHITECTURES), help="an architecture, built with the sizes below")
     summary.add_argument("--model", help="a saved model file instead")
     summary.add_argument("--vocab-size", type=positive_int, default=101,
                          help="embedding rows (default 101, the tokeniser's; the source used 100)")
