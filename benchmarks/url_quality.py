@@ -9,7 +9,8 @@ per library was much faster than two).
 
 For each data set (`url-bahnsen-phishing40k`, `url-iscx2016` binary, under --data-dir,
 default ../shared/data): a seeded random subset of --limit rows (all rows without it),
-split by host 75/25 (no host in both parts; `minidl.data.split_by_host`, seed 33);
+split by host 75/25 (no host in both parts; `minidl.data.split_by_host`, seed 33, or
+each of --split-seeds in turn, with a second table of every model's ROC AUC over the splits);
 then each model trains on the training part and is scored on the test part: accuracy,
 ROC AUC, TPR at FPR 1e-3 (minidl.train.metrics for every row, the baseline included),
 epochs run and wall time (training and scoring). The models are at their default
@@ -49,6 +50,7 @@ from minidl.train import metrics
 
 DATASETS = ("url-bahnsen-phishing40k", "url-iscx2016")
 SEED = 33
+BASELINE = "tfidf+logreg"
 
 
 class TimeBudget(Callback):
@@ -65,12 +67,12 @@ class TimeBudget(Callback):
             self.model.stop_training = True
 
 
-def load(data_dir, name, limit):
+def load(data_dir, name, limit, split_seed=SEED):
     urls, labels, _ = load_url_csv(Path(data_dir) / name / "urls.csv")
     if limit and limit < len(urls):
         keep = np.sort(np.random.default_rng(SEED).choice(len(urls), limit, replace=False))
         urls, labels = [urls[i] for i in keep], labels[keep]
-    urls_train, urls_test, y_train, y_test = split_by_host(urls, labels, test_size=0.25, seed=SEED)
+    urls_train, urls_test, y_train, y_test = split_by_host(urls, labels, test_size=0.25, seed=split_seed)
     return urls_train, np.asarray(y_train), urls_test, np.asarray(y_test)
 
 
@@ -83,14 +85,15 @@ def scores(y_true, probabilities):
     }
 
 
-def run_model(arch, data, args, seed=SEED, embedding_init=None):
+def run_model(arch, data, args, seed=SEED, embedding_init=None, split_seed=SEED):
     urls_train, y_train, urls_test, y_test = data
     tokenizer = CharTokenizer(max_len=args.max_len, truncating=args.truncating)
     callbacks = [TimeBudget(args.time_budget)]
     validation = None
     if args.val_size:
         # Validation hosts come from the training part only, so early stopping never sees the test hosts.
-        urls_train, urls_val, y_train, y_val = split_by_host(urls_train, y_train, test_size=args.val_size, seed=SEED)
+        urls_train, urls_val, y_train, y_val = split_by_host(urls_train, y_train, test_size=args.val_size,
+                                                             seed=split_seed)
         validation = (tokenizer.encode(urls_val), np.asarray(y_val))
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     if args.crop_copies:
@@ -186,19 +189,67 @@ def run_baseline(data):
 
 
 def markdown(results, settings):
-    lines = [f"URL quality bar: host split 75/25 (seed {SEED}), limit {settings['limit'] or 'all'} rows per set, "
+    splits = ", ".join(str(seed) for seed in settings["split_seeds"])
+    lines = [f"URL quality bar: host split 75/25 (seed {splits}), limit {settings['limit'] or 'all'} rows per set, "
              f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr {settings['lr']}, "
              f"time budget {settings['time_budget'] or 'none'} s per model, max_len {settings['max_len']} "
              f"(truncating {settings['truncating']}), host-split validation {settings['val_size'] or 'none'} "
              f"(patience {settings['patience']}), class weight {settings['class_weight'] or 'none'}."
              + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"]), "",
-             "| data set | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs | wall time (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| data set | split | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs "
+             "| wall time (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results:
-        lines.append(f"| {row['dataset']} | {row['model']} | {row['train']} / {row['test']} | {row['accuracy']:.4f} "
+        lines.append(f"| {row['dataset']} | {row['split']} | {row['model']} | {row['train']} / {row['test']} "
+                     f"| {row['accuracy']:.4f} "
                      f"| {row['roc_auc']:.4f} | {row['tpr_at_fpr_1e-3']:.4f} | {row['epochs'] or '-'} "
                      f"| {row['seconds']:.0f} |")
+    if len(settings["split_seeds"]) > 1:
+        lines += ["", split_summary(results)]
     return "\n".join(lines)
+
+
+def split_summary(results):
+    """Per data set and model, the ROC AUC over the host splits: mean, standard
+    deviation, range, and on how many splits it is at or above the baseline's."""
+    baseline = {(row["dataset"], row["split"]): row["roc_auc"] for row in results if row["model"] == BASELINE}
+    lines = ["| data set | model | splits | mean ROC AUC | sd | min | max | splits at or above the baseline |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    groups = {}
+    for row in results:
+        groups.setdefault((row["dataset"], row["model"]), []).append(row)
+    for (dataset, model), rows in groups.items():
+        auc = np.array([row["roc_auc"] for row in rows])
+        compared = [row["roc_auc"] >= baseline[dataset, row["split"]] for row in rows
+                    if (dataset, row["split"]) in baseline]
+        versus = "-" if model == BASELINE or not compared else f"{sum(compared)} of {len(compared)}"
+        spread = auc.std(ddof=1) if len(rows) > 1 else 0.0
+        lines.append(f"| {dataset} | {model} | {len(rows)} | {auc.mean():.5f} | {spread:.5f} "
+                     f"| {auc.min():.5f} | {auc.max():.5f} | {versus} |")
+    return "\n".join(lines)
+
+
+def run_split(name, split_seed, args):
+    """The baseline and every model (once per weight seed, then the seeds' mean) on one
+    host split of data set `name`: yields (row, test probabilities or None)."""
+    data = load(args.data_dir, name, args.limit, split_seed)
+    sizes = {"dataset": name, "split": split_seed, "train": len(data[1]), "test": len(data[3])}
+    print(f"{name}: train {sizes['train']} URLs, test {sizes['test']} (host split, seed {split_seed})", flush=True)
+    if args.baseline:
+        yield dict(sizes, model=BASELINE, **run_baseline(data)), None
+    embedding_init = initial_embedding(data[0], args)
+    for arch in args.archs.split(","):
+        members, seconds = [], 0.0
+        for seed in args.seeds:
+            row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
+                       **run_model(arch, data, settings_for(arch, args), seed, embedding_init, split_seed))
+            members.append(row.pop("probabilities"))
+            seconds += row["seconds"]
+            yield row, members[-1]
+        if len(members) > 1:
+            # The seeds' mean probability: one prediction from models that differ only in their initial weights.
+            yield dict(sizes, model=f"{arch}, mean of {len(members)} seeds",
+                       **scores(data[3], np.mean(members, axis=0)), epochs=None, seconds=seconds), None
 
 
 def main(argv=None):
@@ -224,6 +275,10 @@ def main(argv=None):
     parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[SEED],
                         help="initial-weight seeds, comma-separated (the split's seed stays 33); with several, "
                              "each model trains once per seed and a row scores their mean probability")
+    parser.add_argument("--split-seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[SEED],
+                        help="host-split seeds, comma-separated (default 33, the source's random_state); with "
+                             "several, every model and the baseline run on each split and a second table "
+                             "gives each model's ROC AUC over the splits")
     parser.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start every embedding from")
     parser.add_argument("--host-weight", type=float, default=0.0,
                         help="weight each training URL by (URLs of its host) ** -this (0: equal weights, "
@@ -246,30 +301,13 @@ def main(argv=None):
     settings.update(python=platform.python_version(), numpy=np.__version__, machine=platform.processor() or platform.machine())
     results, probabilities = [], {}
     for name in args.datasets.split(","):
-        data = load(args.data_dir, name, args.limit)
-        sizes = {"dataset": name, "train": len(data[1]), "test": len(data[3])}
-        print(f"{name}: train {sizes['train']} URLs, test {sizes['test']} (host split)", flush=True)
-        if args.baseline:
-            row = dict(sizes, model="tfidf+logreg", **run_baseline(data))
-            print(row, flush=True)
-            results.append(row)
-        embedding_init = initial_embedding(data[0], args)
-        for arch in args.archs.split(","):
-            members = []
-            for seed in args.seeds:
-                row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
-                           **run_model(arch, data, settings_for(arch, args), seed, embedding_init))
-                members.append(row.pop("probabilities"))
-                probabilities[f"{name}: {row['model']}"] = members[-1]
+        for split_seed in args.split_seeds:
+            prefix = name if len(args.split_seeds) == 1 else f"{name}, split {split_seed}"
+            for row, member in run_split(name, split_seed, args):
                 print(row, flush=True)
                 results.append(row)
-            if len(members) > 1:
-                # The seeds' mean probability: one prediction from models that differ only in their initial weights.
-                seconds = sum(row["seconds"] for row in results[-len(members):])
-                row = dict(sizes, model=f"{arch}, mean of {len(members)} seeds",
-                           **scores(data[3], np.mean(members, axis=0)), epochs=None, seconds=seconds)
-                print(row, flush=True)
-                results.append(row)
+                if member is not None:
+                    probabilities[f"{prefix}: {row['model']}"] = member
     table = markdown(results, settings)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

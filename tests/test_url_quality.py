@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.url_quality import host_weights, main, parse_override, with_cropped_copies
+from benchmarks.url_quality import host_weights, load, main, parse_override, split_summary, with_cropped_copies
 
 from test_cli import synthetic_urls, write_csv
 
@@ -44,7 +44,8 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
     assert sorted(saved.files) == ["url-bahnsen-phishing40k: simple_lstm, seed 1", "url-bahnsen-phishing40k: simple_lstm, seed 2"]
     assert all(saved[key].shape == (report["results"][0]["test"],) for key in saved.files)
     table = out.with_suffix(".md").read_text()
-    assert "| url-bahnsen-phishing40k | simple_lstm, mean of 2 seeds |" in table
+    assert "| url-bahnsen-phishing40k | 33 | simple_lstm, mean of 2 seeds |" in table
+    assert "splits at or above the baseline" not in table
 
 
 def test_host_weights_give_each_host_the_same_total_at_power_one():
@@ -83,3 +84,35 @@ def test_override_changes_one_architectures_settings(tmp_path):
     assert [(row["model"], row["max_len"], row["lr"]) for row in rows] == [
         ("simple_lstm", 30, 1e-3), ("conv_max", 50, 3e-3)]
     assert "conv_max: max_len 50. conv_max: lr 0.003." in out.with_suffix(".md").read_text()
+
+
+def test_runner_repeats_everything_on_each_host_split(tmp_path):
+    folder = tmp_path / "data" / "url-bahnsen-phishing40k"
+    folder.mkdir(parents=True)
+    write_csv(folder / "urls.csv", synthetic_urls(200))
+    out = tmp_path / "quality"
+    assert main(["--data-dir", str(tmp_path / "data"), "--datasets", "url-bahnsen-phishing40k",
+                 "--archs", "conv_max", "--epochs", "1", "--max-len", "30", "--val-size", "0.2",
+                 "--split-seeds", "1,2", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [(row["split"], row["model"]) for row in rows] == [
+        (1, "tfidf+logreg"), (1, "conv_max"), (2, "tfidf+logreg"), (2, "conv_max")]
+    saved = np.load(out.with_suffix(".probabilities.npz"))
+    assert sorted(saved.files) == ["url-bahnsen-phishing40k, split 1: conv_max",
+                                   "url-bahnsen-phishing40k, split 2: conv_max"]
+    assert [saved[key].shape[0] for key in sorted(saved.files)] == [rows[1]["test"], rows[3]["test"]]
+    # Each split seed holds out other hosts.
+    assert load(tmp_path / "data", "url-bahnsen-phishing40k", None, 1)[2] != \
+        load(tmp_path / "data", "url-bahnsen-phishing40k", None, 2)[2]
+    table = out.with_suffix(".md").read_text()
+    assert "(seed 1, 2)" in table and "| url-bahnsen-phishing40k | 2 | conv_max |" in table
+    assert "| url-bahnsen-phishing40k | conv_max | 2 |" in table
+
+
+def test_split_summary_compares_each_split_with_its_own_baseline():
+    rows = [{"dataset": "d", "split": split, "model": model, "roc_auc": auc}
+            for split, model, auc in [(1, "tfidf+logreg", 0.90), (1, "cnn", 0.95),
+                                      (2, "tfidf+logreg", 0.99), (2, "cnn", 0.97)]]
+    lines = split_summary(rows).splitlines()
+    assert lines[2] == "| d | tfidf+logreg | 2 | 0.94500 | 0.06364 | 0.90000 | 0.99000 | - |"
+    assert lines[3] == "| d | cnn | 2 | 0.96000 | 0.01414 | 0.95000 | 0.97000 | 1 of 2 |"
