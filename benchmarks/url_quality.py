@@ -133,6 +133,14 @@ def parse_override(text):
         raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a valid {name}") from None
 
 
+def seed_list(text):
+    """'33,34' -> [33, 34], for argparse."""
+    try:
+        return [int(seed) for seed in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+
+
 def settings_for(arch, args):
     """The run's settings with the --override values for `arch` applied."""
     changed = {name: value for target, name, value in args.override if target == arch}
@@ -272,10 +280,10 @@ def main(argv=None):
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="score the TF-IDF + logistic regression baseline too")
     parser.add_argument("--class-weight", choices=("balanced",), default=None)
-    parser.add_argument("--seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[SEED],
-                        help="initial-weight seeds, comma-separated (the split's seed stays 33); with several, "
+    parser.add_argument("--seeds", type=seed_list, default=[SEED],
+                        help="initial-weight seeds, comma-separated (the split's are --split-seeds); with several, "
                              "each model trains once per seed and a row scores their mean probability")
-    parser.add_argument("--split-seeds", type=lambda text: [int(seed) for seed in text.split(",")], default=[SEED],
+    parser.add_argument("--split-seeds", type=seed_list, default=[SEED],
                         help="host-split seeds, comma-separated (default 33, the source's random_state); with "
                              "several, every model and the baseline run on each split and a second table "
                              "gives each model's ROC AUC over the splits")
