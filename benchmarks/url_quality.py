@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 import minidl
+from minidl.cli import int_list
 from minidl.data import CharTokenizer, load_url_csv, split_by_host, url_host
 from minidl.models import ARCHITECTURES, build_model, train_cbow
 from minidl.train import Callback, EarlyStopping, fit, predict
@@ -131,14 +132,6 @@ def parse_override(text):
         return arch, name, OVERRIDABLE[name](value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a valid {name}") from None
-
-
-def seed_list(text):
-    """'33,34' -> [33, 34], for argparse."""
-    try:
-        return [int(seed) for seed in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def settings_for(arch, args):
@@ -280,13 +273,13 @@ def main(argv=None):
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
                         help="score the TF-IDF + logistic regression baseline too")
     parser.add_argument("--class-weight", choices=("balanced",), default=None)
-    parser.add_argument("--seeds", type=seed_list, default=[SEED],
-                        help="initial-weight seeds, comma-separated (the split's are --split-seeds); with several, "
-                             "each model trains once per seed and a row scores their mean probability")
-    parser.add_argument("--split-seeds", type=seed_list, default=[SEED],
-                        help="host-split seeds, comma-separated (default 33, the source's random_state); with "
-                             "several, every model and the baseline run on each split and a second table "
-                             "gives each model's ROC AUC over the splits")
+    parser.add_argument("--seeds", type=int_list, default=[SEED],
+                        help="initial-weight seeds, positive, comma-separated (the split's are --split-seeds); "
+                             "with several, each model trains once per seed and a row scores their mean probability")
+    parser.add_argument("--split-seeds", type=int_list, default=[SEED],
+                        help="host-split seeds, positive, comma-separated (default 33, the source's "
+                             "random_state); with several, every model and the baseline run on each split "
+                             "and a second table gives each model's ROC AUC over the splits")
     parser.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start every embedding from")
     parser.add_argument("--host-weight", type=float, default=0.0,
                         help="weight each training URL by (URLs of its host) ** -this (0: equal weights, "
@@ -306,7 +299,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     settings = {key: value for key, value in vars(args).items()}
-    settings.update(python=platform.python_version(), numpy=np.__version__, machine=platform.processor() or platform.machine())
+    settings.update(python=platform.python_version(), numpy=np.__version__,
+                    machine=platform.processor() or platform.machine())
     results, probabilities = [], {}
     for name in args.datasets.split(","):
         for split_seed in args.split_seeds:
