@@ -163,26 +163,3 @@ def next_seed():
     """A fresh 63-bit integer drawn from the seeded CPU stream, for kernels that seed
     their own generator (the Numba dropout kernel does)."""
     return int(numpy_generator().integers(0, 2**63 - 1))
-
-
-# --------------------------------------------------------------------------- threads
-def set_num_threads(count):
-    """Use `count` threads in every CPU library minidl drives: NumPy's and SciPy's BLAS
-    (the Numba kernels call SciPy's) through threadpoolctl when it is installed, and
-    Numba's parallel loops. On small models and busy machines one thread is often the
-    fastest: idle BLAS/OpenMP workers spin while they wait for the next product."""
-    count = int(count)
-    if count < 1:
-        raise ValueError(f"set_num_threads: the count must be at least 1, got {count}")
-    try:
-        import scipy.linalg  # noqa: F401 - loads SciPy's BLAS so its pool is limited too
-        import threadpoolctl
-    except ImportError:
-        threadpoolctl = None
-    if threadpoolctl is not None:
-        threadpoolctl.threadpool_limits(count)
-    try:
-        import numba
-    except ImportError:
-        return
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from minidl.backend import set_num_threads
+from minidl.kernels.parallelism import set_num_threads
 from minidl.data import normalize_url
 from minidl.distributed import launch_rank
 from minidl.models.url import ARCHITECTURES, POOLINGS
@@ -358,8 +358,7 @@ def add_size_options(parser):
 def build_parser():
     parser = argparse.ArgumentParser(prog=PROGRAM, description="Featureless malicious-URL detection with minidl.")
     parser.add_argument("--threads", type=int, default=None, metavar="N",
-                        help="CPU threads for BLAS and the Numba kernels (default: the libraries' own; "
-                             "1 is often fastest for small models on a busy machine)")
+                        help="CPU threads minidl uses (default: every core)")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     train = commands.add_parser("train", help="train a URL model on a labelled CSV",

@@ -5,20 +5,33 @@ import pytest
 import threadpoolctl
 
 import minidl
-from minidl import backend
+from minidl import backend, kernels
 from minidl.cli import main
 
 
-def test_set_num_threads_limits_blas_and_numba():
-    before = numba.get_num_threads()
+def _blas_threads():
+    return {pool["num_threads"] for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas"}
+
+
+def test_set_num_threads_gives_the_threads_to_one_pool_only():
+    """With the numba kernels Numba's pool gets the threads and BLAS one; with the
+    numpy kernels BLAS gets them (kernels/parallelism.py)."""
+    before = minidl.get_num_threads()
     try:
-        backend.set_num_threads(1)
-        assert numba.get_num_threads() == 1
-        assert all(pool["num_threads"] == 1 for pool in threadpoolctl.threadpool_info() if pool["user_api"] == "blas")
+        with kernels.use("numba"):
+            minidl.set_num_threads(1)
+            assert numba.get_num_threads() == 1 and minidl.get_num_threads() == 1
+            assert _blas_threads() == {1}
+            minidl.set_num_threads(2)
+            assert numba.get_num_threads() == min(2, numba.config.NUMBA_NUM_THREADS)
+            assert _blas_threads() == {1}
+        with kernels.use("numpy"):
+            minidl.set_num_threads(1)
+            assert _blas_threads() == {1}
     finally:
-        numba.set_num_threads(before)
+        minidl.set_num_threads(before)
     with pytest.raises(ValueError, match="at least 1"):
-        backend.set_num_threads(0)
+        minidl.set_num_threads(0)
 
 
 def test_cli_threads_option_rejects_a_bad_count(capsys):

@@ -12,12 +12,14 @@ Kernels are plain functions on raw arrays, grouped by family (`conv`, `pool`,
 on CuPy arrays the `cuda` target, on NumPy arrays the target chosen by `MINIDL_KERNELS`
 (`numba`, the default where Numba is installed, or `numpy`). A target that lacks a
 kernel falls back to the reference one, so a new op only needs its reference twin.
+Choosing the CPU target also sets how the cores are shared (see parallelism.py).
 """
 import contextlib
 import importlib
 import os
 
 from minidl.backend import is_cupy_array
+from minidl.kernels import parallelism
 
 TARGETS = ("numpy", "numba")
 _PACKAGES = {"numpy": "reference", "numba": "numba_cpu", "cuda": "cuda"}
@@ -41,8 +43,13 @@ def cpu_target():
             raise ValueError(f"MINIDL_KERNELS={requested!r}: choose one of {', '.join(TARGETS)}")
         if requested == "numba" and not _numba_available():
             requested = "numpy"
-        _state["cpu_target"] = requested
+        _set_target(requested)
     return _state["cpu_target"]
+
+
+def _set_target(target):
+    _state["cpu_target"] = target
+    parallelism.apply(target)
 
 
 def set_cpu_target(target):
@@ -51,7 +58,7 @@ def set_cpu_target(target):
         raise ValueError(f"unknown kernel target {target!r}: choose one of {', '.join(TARGETS)}")
     if target == "numba" and not _numba_available():
         raise RuntimeError("the numba kernel target needs Numba: pip install numba")
-    _state["cpu_target"] = target
+    _set_target(target)
 
 
 @contextlib.contextmanager
@@ -62,7 +69,7 @@ def use(target):
     try:
         yield target
     finally:
-        _state["cpu_target"] = previous
+        _set_target(previous)
 
 
 def target_for(*arrays):

@@ -7,6 +7,7 @@ import numpy as np
 
 from minidl.autograd import Function
 from minidl.backend import get_array_module
+from minidl.kernels import get_kernel
 
 
 class Add(Function):
@@ -166,6 +167,14 @@ def _swap_last(array):
     return array.swapaxes(-1, -2)
 
 
+def _product(a, b):
+    """a @ b; a product of two matrices goes through the kernel, which splits a large
+    one across the CPU's threads (kernels/numba_cpu/math.py)."""
+    if a.ndim == 2 and b.ndim == 2:
+        return get_kernel("math", "matmul", a, b)(a, b)
+    return a @ b
+
+
 class MatMul(Function):
     """a @ b with NumPy's rules (1-D operands promoted, batch axes broadcast).
     grad_a = grad @ b^T, grad_b = a^T @ grad (on the promoted 2-D views)."""
@@ -173,7 +182,7 @@ class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save(a, b)
-        return a @ b
+        return _product(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -188,11 +197,11 @@ class MatMul(Function):
             grad = grad[..., None]
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = grad @ _swap_last(b2)
+            grad_a = _product(grad, _swap_last(b2))
             if a.ndim == 1:
                 grad_a = grad_a[..., 0, :]
         if ctx.needs_input_grad[1]:
-            grad_b = _swap_last(a2) @ grad
+            grad_b = _product(_swap_last(a2), grad)
             if b.ndim == 1:
                 grad_b = grad_b[..., 0]
         return grad_a, grad_b
