@@ -185,6 +185,27 @@ def test_lstm_sequence_gradcheck(target, rng):
         assert gradcheck(lstm_sequence, lstm_case(rng))
 
 
+@pytest.mark.parametrize("activation", ["sigmoid", "hard_sigmoid"])
+@pytest.mark.parametrize("target", TARGETS)
+def test_lstm_sequence_gradcheck_of_the_last_state(target, activation, rng):
+    # The kernels' own path for return_sequences=False: only h_T comes out and back.
+    with kernels.use(target):
+        assert gradcheck(lambda *a: lstm_sequence(*a, recurrent_activation=activation, return_sequences=False),
+                         lstm_case(rng))
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_lstm_sequence_under_no_grad_gives_the_same_states(target, rng):
+    # Without a graph the kernels keep no states for backward and, for the last state
+    # alone, no other step: the values must not change.
+    inputs = lstm_case(rng)
+    with kernels.use(target):
+        every = lstm_sequence(*inputs).numpy()
+        with minidl.no_grad():
+            np.testing.assert_array_equal(lstm_sequence(*inputs).numpy(), every)
+            np.testing.assert_array_equal(lstm_sequence(*inputs, return_sequences=False).numpy(), every[:, -1])
+
+
 @pytest.mark.parametrize("reset_after", [True, False])
 @pytest.mark.parametrize("target", TARGETS)
 def test_gru_sequence_gradcheck(target, reset_after, rng):

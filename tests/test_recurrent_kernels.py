@@ -1,6 +1,6 @@
 """The Numba recurrent kernels held equal to their NumPy reference twins, forward and
-backward, in float32 and float64, for SimpleRNN, LSTM and both GRU forms, including
-saturated gates."""
+backward, in float32 and float64, for SimpleRNN, LSTM (both recurrent activations, every
+state kept or the last alone) and both GRU forms, including saturated gates."""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +10,7 @@ from minidl import kernels
 from minidl.kernels import reference_kernel
 
 DTYPES = [np.float32, np.float64]
-CELLS = ["rnn", "lstm", "gru_reset_after", "gru_reset_before"]
+CELLS = ["rnn", "lstm", "lstm_hard_sigmoid", "lstm_last", "gru_reset_after", "gru_reset_before"]
 
 
 def tolerance(dtype):
@@ -23,20 +23,28 @@ def numba_kernel(name):
 
 
 def forward_case(cell, rng, dtype, steps=4, batch=3, units=4, scale=1.0):
-    """(kernel family prefix, forward arguments, extra backward arguments) for `cell`,
-    time-major as the kernels take them; `scale` spreads the pre-activations."""
+    """(kernel family prefix, forward arguments, time-major shape of the gradient that
+    comes back) for `cell`; `scale` spreads the pre-activations."""
     def normal(*shape, s=1.0):
         return (s * rng.standard_normal(shape)).astype(dtype)
 
-    gates = {"rnn": 1, "lstm": 4}.get(cell, 3)
-    projected = normal(steps, batch, gates * units, s=scale)
+    gates = {"rnn": 1}.get(cell, 4 if cell.startswith("lstm") else 3)
     h0 = normal(batch, units, s=0.5)
     recurrent_kernel = normal(units, gates * units, s=1 / np.sqrt(units))
+    grad_shape = (steps, batch, units)
+    if cell.startswith("lstm"):
+        features = 5
+        x = normal(batch, steps, features)
+        kernel = normal(features, 4 * units, s=scale / np.sqrt(features))
+        activation = "hard_sigmoid" if cell == "lstm_hard_sigmoid" else "sigmoid"
+        sequences = cell != "lstm_last"
+        args = (x, h0, normal(batch, units, s=0.5), kernel, recurrent_kernel, normal(4 * units, s=scale),
+                activation, sequences, True)
+        return "lstm", args, grad_shape if sequences else (1, batch, units)
+    projected = normal(steps, batch, gates * units, s=scale)
     if cell == "rnn":
-        return "rnn", (projected, h0, recurrent_kernel)
-    if cell == "lstm":
-        return "lstm", (projected, h0, normal(batch, units, s=0.5), recurrent_kernel)
-    return "gru", (projected, h0, recurrent_kernel, normal(3 * units, s=0.3), cell == "gru_reset_after")
+        return "rnn", (projected, h0, recurrent_kernel), grad_shape
+    return "gru", (projected, h0, recurrent_kernel, normal(3 * units, s=0.3), cell == "gru_reset_after"), grad_shape
 
 
 def backward_arguments(prefix, forward_args, outputs, grad_hs):
@@ -46,14 +54,14 @@ def backward_arguments(prefix, forward_args, outputs, grad_hs):
         _, h0, recurrent_kernel = forward_args
         return (grad_hs, *outputs, h0, recurrent_kernel)
     if prefix == "lstm":
-        _, h0, c0, recurrent_kernel = forward_args
-        return (grad_hs, *outputs, h0, c0, recurrent_kernel)
+        x, h0, c0, kernel, recurrent_kernel, _, activation, _, _ = forward_args
+        return (grad_hs, x, *outputs, h0, c0, kernel, recurrent_kernel, activation)
     _, h0, recurrent_kernel, _, reset_after = forward_args
     return (grad_hs, *outputs, h0, recurrent_kernel, reset_after)
 
 
 def assert_twins_agree(cell, dtype, rng, **shape):
-    prefix, args = forward_case(cell, rng, dtype, **shape)
+    prefix, args, grad_shape = forward_case(cell, rng, dtype, **shape)
     expected = reference_kernel("recurrent", f"{prefix}_forward")(*args)
     got = numba_kernel(f"{prefix}_forward")(*args)
     expected_tuple = expected if isinstance(expected, tuple) else (expected,)
@@ -64,7 +72,7 @@ def assert_twins_agree(cell, dtype, rng, **shape):
         np.testing.assert_allclose(g, e, **tolerance(dtype))
 
     # Both backward kernels get the reference forward's outputs: identical inputs.
-    grad_hs = rng.standard_normal(args[0].shape[:2] + (args[1].shape[1],)).astype(dtype)
+    grad_hs = rng.standard_normal(grad_shape).astype(dtype)
     backward_args = backward_arguments(prefix, args, expected, grad_hs)
     expected_grads = reference_kernel("recurrent", f"{prefix}_backward")(*backward_args)
     got_grads = numba_kernel(f"{prefix}_backward")(*backward_args)
@@ -85,7 +93,7 @@ def test_numba_kernels_match_reference(cell, dtype, rng):
 def test_saturated_gates_stay_finite_and_agree(cell, dtype, rng):
     # Pre-activations of +-hundreds: exp overflows in a naive sigmoid; neither twin may
     # warn (warnings are errors here) or return NaN.
-    prefix, args = forward_case(cell, rng, dtype, scale=200.0)
+    prefix, args, _ = forward_case(cell, rng, dtype, scale=200.0)
     outputs = numba_kernel(f"{prefix}_forward")(*args)
     for array in outputs if isinstance(outputs, tuple) else (outputs,):
         assert np.all(np.isfinite(array))
@@ -102,7 +110,7 @@ def test_twins_agree_on_any_shape(cell, steps, batch, units):
 def test_gru_recurrent_bias_gradient_is_its_share_of_the_pre_activations(rng):
     # With reset_after=False the recurrent bias adds straight onto [a_z, a_r, a_h]: its
     # gradient is then the summed gradient of the projection.
-    _, args = forward_case("gru_reset_before", rng, np.float64)
+    _, args, _ = forward_case("gru_reset_before", rng, np.float64)
     hs, gates = reference_kernel("recurrent", "gru_forward")(*args)
     grad_hs = rng.standard_normal(hs.shape)
     grad_projected, _, _, grad_recurrent_bias = reference_kernel("recurrent", "gru_backward")(

@@ -51,7 +51,8 @@ class Function:
         _check_same_device(cls.__name__, tensors)
         needs = tuple(t.requires_grad for t in tensors)
         record = mode.is_grad_enabled() and any(needs)
-        ctx = Context(needs)
+        # Under no_grad no input needs a gradient: forwards that check skip saving.
+        ctx = Context(needs if record else (False,) * len(needs))
         data = cls.forward(ctx, *(t.data for t in tensors), **params)
         if isinstance(data, np.generic):  # NumPy reductions return scalars, not arrays
             data = np.asarray(data)

@@ -17,7 +17,8 @@ from minidl.ops.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 
 class RecurrentLayer(Module):
     """What SimpleRNN, LSTM and GRU share; a subclass sets `gates` (the G blocks of the
-    weights) and `run(x)`, the sequence op on the layer's weights."""
+    weights) and `run(x)`, the sequence op on the layer's weights, which returns the
+    layer's output (the last state unless return_sequences)."""
 
     def __init__(self, units, return_sequences=False, kernel_initializer="glorot_uniform",
                  recurrent_initializer="orthogonal", bias_initializer="zeros", kernel_regularizer=None,
@@ -60,7 +61,10 @@ class RecurrentLayer(Module):
         self._check_input_shape(x.shape)
         if x.shape[-1] != self.kernel.shape[0]:
             raise ValueError(f"{self.name}: input has {x.shape[-1]} features, the layer expects {self.kernel.shape[0]}")
-        hidden = self.run(x)
+        return self.run(x)
+
+    def last_or_all(self, hidden):
+        """Every hidden state (batch, time, units) or, by default, the last (batch, units)."""
         return hidden if self.return_sequences else hidden[:, -1, :]
 
     def compute_output_shape(self, input_shape):
@@ -82,7 +86,7 @@ class SimpleRNN(RecurrentLayer):
     gates = 1
 
     def run(self, x):
-        return rnn_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias)
+        return self.last_or_all(rnn_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias))
 
 
 class LSTM(RecurrentLayer):
@@ -113,7 +117,8 @@ class LSTM(RecurrentLayer):
         return np.concatenate([initializer((units,)), np.ones(units), initializer((2 * units,))])
 
     def run(self, x):
-        return lstm_sequence(x, None, None, self.kernel, self.recurrent_kernel, self.bias)
+        return lstm_sequence(x, None, None, self.kernel, self.recurrent_kernel, self.bias,
+                             return_sequences=self.return_sequences)
 
     def get_config(self):
         return dict(super().get_config(), unit_forget_bias=self.unit_forget_bias)
@@ -134,7 +139,8 @@ class GRU(RecurrentLayer):
         return (2, 3 * self.units) if self.reset_after else (3 * self.units,)
 
     def run(self, x):
-        return gru_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias, reset_after=self.reset_after)
+        return self.last_or_all(gru_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias,
+                                             reset_after=self.reset_after))
 
     def get_config(self):
         return dict(super().get_config(), reset_after=self.reset_after)

@@ -21,6 +21,7 @@ Initial states default to zeros.
 from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
 from minidl.kernels import get_kernel
+from minidl.kernels.reference.recurrent import RECURRENT_ACTIVATIONS
 from minidl.ops.activation import sigmoid, tanh
 
 
@@ -63,6 +64,12 @@ def _check_dtypes(op, **tensors):
     if len(set(dtypes.values())) > 1 or tensors["input"].dtype.kind != "f":
         listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
         raise TypeError(f"{op}: input, weights and states must share one floating dtype, got {listed}")
+
+
+def _check_recurrent_activation(op, name):
+    if name not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"{op}: recurrent_activation must be one of {', '.join(RECURRENT_ACTIVATIONS)}, "
+                         f"got {name!r}")
 
 
 def _initial_state(state, x, units):
@@ -150,38 +157,48 @@ def rnn_cell(x_t, h, kernel, recurrent_kernel, bias):
 
 # ----------------------------------------------------------------------- LSTM
 class LSTMSequence(Function):
-    """The LSTM of `lstm_cell` over x (B, T, D) -> hs (B, T, units). Backprop through
-    time (kernels' lstm_backward): with dh_t = g_t + d a_{t+1} @ U^T and
-    dc_t = dh_t o (1 - tanh(c_t)^2) + dc_{t+1} f_{t+1}, d a_t = [dc g i(1-i),
-    dc c_{t-1} f(1-f), dc i (1-g^2), dh tanh(c_t) o(1-o)]; grad_W = sum_t x_t^T d a_t,
-    grad_U = sum_t h_{t-1}^T d a_t, grad_b = sum_t d a_t, grad_x_t = d a_t @ W^T,
-    grad_h0 = d a_0 @ U^T, grad_c0 = dc_0 f_0."""
+    """The LSTM of `lstm_cell` over x (B, T, D) -> hs (B, T, units), or the last h
+    (B, units) with return_sequences=False; the whole sequence in one kernel call each
+    way. Backprop through time (kernels' lstm_backward): with dh_t = g_t + d a_{t+1} @ U^T
+    and dc_t = dh_t o (1 - tanh(c_t)^2) + dc_{t+1} f_{t+1}, d a_t = [dc g s'(i),
+    dc c_{t-1} s'(f), dc i (1-g^2), dh tanh(c_t) s'(o)] with s' the recurrent
+    activation's derivative; grad_W = sum_t x_t^T d a_t, grad_U = sum_t h_{t-1}^T d a_t,
+    grad_b = sum_t d a_t, grad_x_t = d a_t @ W^T, grad_h0 = d a_0 @ U^T, grad_c0 = dc_0 f_0.
+    Under no_grad the kernel keeps no states for backward (nor, for the last h alone,
+    the other steps)."""
 
     @staticmethod
-    def forward(ctx, x, h0, c0, kernel, recurrent_kernel, bias):
-        x_tm, projected = _project(x, kernel, bias)
-        hs, cs, gates = get_kernel("recurrent", "lstm_forward", projected)(projected, h0, c0, recurrent_kernel)
-        ctx.save(x_tm, h0, c0, kernel, recurrent_kernel, hs, cs, gates)
-        return hs.transpose(1, 0, 2)
+    def forward(ctx, x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation, return_sequences):
+        save = any(ctx.needs_input_grad)
+        forward = get_kernel("recurrent", "lstm_forward", x)
+        hs, cs, gates = forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation,
+                                return_sequences, save)
+        if save:
+            ctx.save(x, h0, c0, kernel, recurrent_kernel, hs, cs, gates)
+            ctx.recurrent_activation = recurrent_activation
+        return hs.transpose(1, 0, 2) if return_sequences else hs[-1]
 
     @staticmethod
     def backward(ctx, grad):
-        x_tm, h0, c0, kernel, recurrent_kernel, hs, cs, gates = ctx.saved
+        x, h0, c0, kernel, recurrent_kernel, hs, cs, gates = ctx.saved
+        grad_hs = grad.transpose(1, 0, 2) if grad.ndim == 3 else grad[None]  # time-major
         backward = get_kernel("recurrent", "lstm_backward", grad)
-        grad_projected, grad_h0, grad_c0, grad_recurrent = backward(
-            _time_major(grad), hs, cs, gates, h0, c0, recurrent_kernel)
-        grad_x, grad_kernel, grad_bias = _project_backward(ctx, x_tm, kernel, grad_projected)
-        return grad_x, grad_h0, grad_c0, grad_kernel, grad_recurrent, grad_bias
+        return backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, ctx.recurrent_activation)
 
 
-def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias):
+def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid", return_sequences=True):
     """LSTM over a sequence: x (batch, time, features), h0 and c0 (batch, units) or None
-    for zeros -> the hidden states (batch, time, units). Weights as in `lstm_cell`."""
+    for zeros -> the hidden states (batch, time, units), or the last one (batch, units)
+    with return_sequences=False. Weights as in `lstm_cell`; recurrent_activation
+    "sigmoid" (Keras' default) or "hard_sigmoid" (Keras 2's clip(0.2 x + 0.5, 0, 1)) for
+    the gates i, f, o."""
     x, kernel, recurrent_kernel, bias = _tensors(x, kernel, recurrent_kernel, bias)
     units = _check_inputs("lstm_sequence", x, kernel, recurrent_kernel, bias, gates=4)
+    _check_recurrent_activation("lstm_sequence", recurrent_activation)
     h0, c0 = _initial_state(h0, x, units), _initial_state(c0, x, units)
     _check_states("lstm_sequence", x, units, h0=h0, c0=c0)
-    return LSTMSequence.apply(x, h0, c0, kernel, recurrent_kernel, bias)
+    return LSTMSequence.apply(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation=recurrent_activation,
+                              return_sequences=bool(return_sequences))
 
 
 def lstm_cell(x_t, h, c, kernel, recurrent_kernel, bias):

@@ -1,5 +1,6 @@
-"""CuPy twins of kernels/reference/recurrent.py: the same names, signatures, time-major
-layout and equations (see there for the math and the shapes).
+"""CuPy twins of kernels/reference/recurrent.py: the same names, signatures and equations
+(see there for the math and the shapes), time-major; the LSTM's loop runs on the input
+projection it makes first.
 
 Each time step is one cuBLAS product for the recurrent term (h @ U, or d a @ U^T going
 back) and one fused elementwise kernel for all of the step's gate math, which reads the
@@ -67,15 +68,28 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 
 # ------------------------------------------------------------------------------ LSTM
+# The gates' activation: sigmoid, or Keras 2's hard sigmoid clip(0.2 x + 0.5, 0, 1) when
+# `hard`; and its derivative from the gate's value s.
+_LSTM_PREAMBLE = _SIGMOID + """
+template <typename T> __device__ T minidl_gate(T x, int hard) {
+    if (hard) { const T y = (T)0.2 * x + (T)0.5; return y < (T)0 ? (T)0 : (y > (T)1 ? (T)1 : y); }
+    return minidl_sigmoid(x);
+}
+template <typename T> __device__ T minidl_gate_derivative(T s, int hard) {
+    if (hard) return (s > (T)0 && s < (T)1) ? (T)0.2 : (T)0;
+    return s * ((T)1 - s);
+}
+"""
+
 # Gate order i, f, c (g), o, as Keras.
 _lstm_step = cupy.ElementwiseKernel(
-    "raw T projected, raw T recurrent, T c_prev, int64 units", "T h, T c, raw T gates",
+    "raw T projected, raw T recurrent, T c_prev, int64 units, int32 hard", "T h, T c, raw T gates",
     """
     const long long j = i % units, base = (i / units) * 4 * units + j;
-    const T gate_i = minidl_sigmoid(projected[base] + recurrent[base]);
-    const T gate_f = minidl_sigmoid(projected[base + units] + recurrent[base + units]);
+    const T gate_i = minidl_gate(projected[base] + recurrent[base], hard);
+    const T gate_f = minidl_gate(projected[base + units] + recurrent[base + units], hard);
     const T gate_g = tanh(projected[base + 2 * units] + recurrent[base + 2 * units]);
-    const T gate_o = minidl_sigmoid(projected[base + 3 * units] + recurrent[base + 3 * units]);
+    const T gate_o = minidl_gate(projected[base + 3 * units] + recurrent[base + 3 * units], hard);
     c = gate_f * c_prev + gate_i * gate_g;
     h = gate_o * tanh(c);
     gates[base] = gate_i;
@@ -84,12 +98,12 @@ _lstm_step = cupy.ElementwiseKernel(
     gates[base + 3 * units] = gate_o;
     """,
     "minidl_lstm_step",
-    preamble=_SIGMOID,
+    preamble=_LSTM_PREAMBLE,
 )
 
 # dc_next is read (the carry from step t+1) and then overwritten with the carry to t-1.
 _lstm_step_backward = cupy.ElementwiseKernel(
-    "T grad_h, T dh_next, raw T gates, T c, T c_prev, int64 units", "raw T d_a, T dc_next",
+    "T grad_h, T dh_next, raw T gates, T c, T c_prev, int64 units, int32 hard", "raw T d_a, T dc_next",
     """
     const long long j = i % units, base = (i / units) * 4 * units + j;
     const T gate_i = gates[base], gate_f = gates[base + units];
@@ -97,44 +111,66 @@ _lstm_step_backward = cupy.ElementwiseKernel(
     const T tanh_c = tanh(c);
     const T dh = grad_h + dh_next;
     const T dc = dh * gate_o * ((T)1 - tanh_c * tanh_c) + dc_next;
-    d_a[base] = dc * gate_g * gate_i * ((T)1 - gate_i);
-    d_a[base + units] = dc * c_prev * gate_f * ((T)1 - gate_f);
+    d_a[base] = dc * gate_g * minidl_gate_derivative(gate_i, hard);
+    d_a[base + units] = dc * c_prev * minidl_gate_derivative(gate_f, hard);
     d_a[base + 2 * units] = dc * gate_i * ((T)1 - gate_g * gate_g);
-    d_a[base + 3 * units] = dh * tanh_c * gate_o * ((T)1 - gate_o);
+    d_a[base + 3 * units] = dh * tanh_c * minidl_gate_derivative(gate_o, hard);
     dc_next = dc * gate_f;
     """,
     "minidl_lstm_step_backward",
+    preamble=_LSTM_PREAMBLE,
 )
 
 
-def lstm_forward(projected, h0, c0, recurrent_kernel):
-    """Returns hs, cs (time, batch, units) and gates (time, batch, 4*units): i, f, g, o."""
-    steps, (batch, units) = projected.shape[0], h0.shape
-    hs = cupy.empty((steps, batch, units), dtype=projected.dtype)
+def _hard(recurrent_activation):
+    return 1 if recurrent_activation == "hard_sigmoid" else 0
+
+
+def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid",
+                 return_sequences=True, save=True):
+    """Returns hs (time, batch, units), only the last step when neither
+    `return_sequences` nor `save`, and when `save` cs and gates (i, f, g, o); the loop
+    runs on the input projection, made by one product first."""
+    batch, steps, features = x.shape
+    units = h0.shape[1]
+    x_tm = cupy.ascontiguousarray(x.transpose(1, 0, 2))
+    projected = (x_tm.reshape(steps * batch, features) @ kernel + bias).reshape(steps, batch, 4 * units)
+    hs = cupy.empty((steps, batch, units), dtype=x.dtype)
     cs = cupy.empty_like(hs)
-    gates = cupy.empty((steps, batch, 4 * units), dtype=projected.dtype)
-    recurrent = cupy.empty((batch, 4 * units), dtype=projected.dtype)
+    gates = cupy.empty((steps, batch, 4 * units), dtype=x.dtype)
+    recurrent = cupy.empty((batch, 4 * units), dtype=x.dtype)
     h, c = h0, c0
     for t in range(steps):
         cupy.matmul(h, recurrent_kernel, out=recurrent)
-        _lstm_step(projected[t], recurrent, c, units, hs[t], cs[t], gates[t])
+        _lstm_step(projected[t], recurrent, c, units, _hard(recurrent_activation), hs[t], cs[t], gates[t])
         h, c = hs[t], cs[t]
-    return hs, cs, gates
+    if save:
+        return hs, cs, gates
+    return (hs if return_sequences else hs[-1:]), None, None
 
 
-def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
-    """Returns grad_projected (T, B, 4*units), grad_h0, grad_c0, grad_recurrent_kernel."""
+def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, recurrent_activation="sigmoid"):
+    """Returns grad_x (batch, time, features), grad_h0, grad_c0, grad_kernel,
+    grad_recurrent_kernel, grad_bias; `grad_hs` (time, batch, units) or (1, batch,
+    units) for the last step alone."""
     steps, batch, units = hs.shape
+    full = grad_hs.shape[0] == steps
     kernel_t = cupy.ascontiguousarray(recurrent_kernel.T)
     gates = cupy.ascontiguousarray(gates)
+    zeros = cupy.zeros((batch, units), dtype=hs.dtype)
     grad_projected = cupy.empty((steps, batch, 4 * units), dtype=hs.dtype)
-    dh_next = cupy.zeros((batch, units), dtype=hs.dtype)
+    dh_next = zeros.copy() if full else cupy.array(grad_hs[0])
     dc_next = cupy.zeros((batch, units), dtype=hs.dtype)
     for t in range(steps - 1, -1, -1):
         c_prev = cs[t - 1] if t > 0 else c0
-        _lstm_step_backward(grad_hs[t], dh_next, gates[t], cs[t], c_prev, units, grad_projected[t], dc_next)
+        _lstm_step_backward(grad_hs[t] if full else zeros, dh_next, gates[t], cs[t], c_prev, units,
+                            _hard(recurrent_activation), grad_projected[t], dc_next)
         cupy.matmul(grad_projected[t], kernel_t, out=dh_next)
-    return grad_projected, dh_next, dc_next, flat_product(previous_states(hs, h0), grad_projected)
+    flat = grad_projected.reshape(steps * batch, 4 * units)
+    x_tm = cupy.ascontiguousarray(x.transpose(1, 0, 2)).reshape(steps * batch, -1)
+    grad_x = (flat @ kernel.T).reshape(steps, batch, -1).transpose(1, 0, 2)
+    grad_recurrent = flat_product(previous_states(hs, h0), grad_projected)
+    return grad_x, dh_next, dc_next, x_tm.T @ flat, grad_recurrent, flat.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------- GRU

@@ -14,9 +14,13 @@ with SIMD, Numba calls libm once per element. So sigmoid and tanh each take one 
 no branch (see `_tanh`); libm's tanh alone cost about as much as the rest of the loop.
 """
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
-from minidl.kernels.reference.recurrent import flat_product, gru_weight_gradients, previous_states
+from minidl.kernels.numba_cpu import threads, vector_math
+from minidl.kernels.numba_cpu.math import MIN_ROWS, matmul
+from minidl.kernels.numba_cpu.threads import bounds
+from minidl.kernels.reference.recurrent import (RECURRENT_ACTIVATIONS, flat_product, gru_weight_gradients,
+                                                previous_states)
 
 
 @njit(cache=True)
@@ -36,6 +40,14 @@ def _tanh(x):
 
 def _contiguous(*arrays):
     return [np.ascontiguousarray(a) for a in arrays]
+
+
+def _hard(recurrent_activation):
+    """True for the hard sigmoid, False for the sigmoid (the compiled loops take a flag)."""
+    if recurrent_activation not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"recurrent_activation must be one of {', '.join(RECURRENT_ACTIVATIONS)}, "
+                         f"got {recurrent_activation!r}")
+    return recurrent_activation == "hard_sigmoid"
 
 
 # ------------------------------------------------------------------------- SimpleRNN
@@ -78,67 +90,166 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 
 # ------------------------------------------------------------------------------ LSTM
-@njit(cache=True)
-def _lstm_forward_loop(projected, h0, c0, recurrent_kernel):
-    steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
-    hs = np.empty((steps, batch, units), dtype=projected.dtype)
-    cs = np.empty_like(hs)
-    gates = np.empty_like(projected)
-    a = np.empty((batch, 4 * units), dtype=projected.dtype)
-    h, c = h0, c0
-    for t in range(steps):
-        np.dot(h, recurrent_kernel, a)
-        for b in range(batch):
-            for j in range(units):
-                i = _sigmoid(projected[t, b, j] + a[b, j])
-                f = _sigmoid(projected[t, b, units + j] + a[b, units + j])
-                g = _tanh(projected[t, b, 2 * units + j] + a[b, 2 * units + j])
-                o = _sigmoid(projected[t, b, 3 * units + j] + a[b, 3 * units + j])
-                c_new = f * c[b, j] + i * g
-                cs[t, b, j] = c_new
-                hs[t, b, j] = o * _tanh(c_new)
-                gates[t, b, j] = i
-                gates[t, b, units + j] = f
-                gates[t, b, 2 * units + j] = g
-                gates[t, b, 3 * units + j] = o
-        h, c = hs[t], cs[t]
-    return hs, cs, gates
+@njit(cache=True, error_model="numpy", inline="always")
+def _copy(destination, source):
+    # A plain loop: Numba's slice assignment costs more than the copy of a short row.
+    for k in range(source.size):
+        destination[k] = source[k]
 
 
-@njit(cache=True)
-def _lstm_backward_loop(grad_hs, hs, cs, gates, c0, kernel_t):
+@njit(cache=True, error_model="numpy", inline="always")
+def _activate_gates(a, units, hard):
+    """One row of pre-activations [a_i, a_f, a_g, a_o] -> [i, f, g, o] in place.
+
+    Written for LLVM's vectoriser, as every loop here: each loop indexes a view from 0
+    (an index Numba cannot prove non-negative, such as 2 * units + j, keeps its
+    negative-index check and the loop scalar, 10-20x slower), and the choice of
+    activation is made outside the loops (a branch inside them does the same)."""
+    i_f, g, o = a[:2 * units], a[2 * units:3 * units], a[3 * units:]
+    if hard:
+        for j in range(i_f.size):
+            i_f[j] = vector_math.hard_sigmoid(i_f[j])
+        for j in range(o.size):
+            o[j] = vector_math.hard_sigmoid(o[j])
+    else:
+        for j in range(i_f.size):
+            i_f[j] = vector_math.sigmoid(i_f[j])
+        for j in range(o.size):
+            o[j] = vector_math.sigmoid(o[j])
+    for j in range(g.size):
+        g[j] = vector_math.tanh(g[j])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _gate_derivative(s, hard):
+    """d gate / d pre-activation from the gate's value s: s (1 - s) for the sigmoid, 0.2
+    where the hard sigmoid is not clipped. Both are computed and one kept by weights
+    hard = 0 or 1 (exact), since a branch would keep the loop from vectorising."""
+    zero, one, _, fifth, _ = vector_math.plain_constants(s)
+    clipped_slope = fifth if zero < s < one else zero
+    return (one - hard) * (s * (one - s)) + hard * clipped_slope
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _lstm_forward_loop(x, h0, c0, weights, bias, hard, save, parts, hs, cs, gates):
+    # One part of the batch per thread, through every step: rows never interact, so the
+    # threads meet only at the end. Per step and part, one product [x_t, h_{t-1}] @ [W; U].
+    batch, steps, features = x.shape
+    units = h0.shape[1]
+    keep_all = hs.shape[0] == steps
+    for part in prange(parts):
+        start, stop = bounds(part, parts, batch)
+        rows = stop - start
+        xh = np.empty((rows, features + units), dtype=x.dtype)
+        a = np.empty((rows, 4 * units), dtype=x.dtype)
+        c = np.empty((rows, units), dtype=x.dtype)
+        for r in range(rows):
+            _copy(xh[r, features:], h0[start + r])
+            _copy(c[r], c0[start + r])
+        for t in range(steps):
+            for r in range(rows):
+                _copy(xh[r, :features], x[start + r, t])
+            np.dot(xh, weights, a)
+            for r in range(rows):
+                row, c_row, h_next = a[r], c[r], xh[r, features:]
+                for j in range(row.size):
+                    row[j] += bias[j]
+                _activate_gates(row, units, hard)
+                i, f, g, o = row[:units], row[units:2 * units], row[2 * units:3 * units], row[3 * units:]
+                for j in range(units):
+                    c_new = f[j] * c_row[j] + i[j] * g[j]
+                    c_row[j] = c_new
+                    h_next[j] = o[j] * vector_math.tanh(c_new)
+                if keep_all or t == steps - 1:
+                    _copy(hs[t if keep_all else 0, start + r], h_next)
+                if save:
+                    _copy(cs[t, start + r], c_row)
+                    _copy(gates[t, start + r], row)
+
+
+@njit(parallel=True, cache=True, error_model="numpy")
+def _lstm_backward_loop(grad_hs, cs, gates, c0, recurrent_t, hard, parts, grad_a, grad_h0, grad_c0):
+    steps, batch, units = cs.shape
+    full = grad_hs.shape[0] == steps  # else the gradient of the last step alone
+    for part in prange(parts):
+        start, stop = bounds(part, parts, batch)
+        rows = stop - start
+        d_a = np.empty((rows, 4 * units), dtype=cs.dtype)
+        dh_next = np.zeros((rows, units), dtype=cs.dtype)
+        dc_next = np.zeros((rows, units), dtype=cs.dtype)
+        if not full:
+            for r in range(rows):
+                _copy(dh_next[r], grad_hs[0, start + r])
+        for t in range(steps - 1, -1, -1):
+            for r in range(rows):
+                n = start + r
+                if full:
+                    grad_row = grad_hs[t, n]
+                    dh_row = dh_next[r]
+                    for j in range(units):
+                        dh_row[j] += grad_row[j]
+                gate_row, c_row = gates[t, n], cs[t, n]
+                c_prev = cs[t - 1, n] if t > 0 else c0[n]
+                i, f = gate_row[:units], gate_row[units:2 * units]
+                g, o = gate_row[2 * units:3 * units], gate_row[3 * units:]
+                row, dh_row, dc_row = d_a[r], dh_next[r], dc_next[r]
+                d_i, d_f, d_g, d_o = row[:units], row[units:2 * units], row[2 * units:3 * units], row[3 * units:]
+                for j in range(units):
+                    tanh_c = vector_math.tanh(c_row[j])
+                    one = vector_math.plain_constants(tanh_c)[1]  # keeps float32 in float32
+                    dh = dh_row[j]
+                    dc = dh * o[j] * (one - tanh_c * tanh_c) + dc_row[j]
+                    d_i[j] = dc * g[j] * _gate_derivative(i[j], hard)
+                    d_f[j] = dc * c_prev[j] * _gate_derivative(f[j], hard)
+                    d_g[j] = dc * i[j] * (one - g[j] * g[j])
+                    d_o[j] = dh * tanh_c * _gate_derivative(o[j], hard)
+                    dc_row[j] = dc * f[j]
+                _copy(grad_a[t, n], row)
+            np.dot(d_a, recurrent_t, dh_next)
+        for r in range(rows):
+            _copy(grad_h0[start + r], dh_next[r])
+            _copy(grad_c0[start + r], dc_next[r])
+
+
+def _lstm_parts(batch, steps, features, units):
+    # The work of a step: the (features + units) x 4 units product and the gate math.
+    return threads.parts(batch * steps * 4 * units * (features + units), threads.PRODUCT_GRAIN,
+                         most=batch // MIN_ROWS)
+
+
+def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid",
+                 return_sequences=True, save=True):
+    """The reference's lstm_forward, the input product fused into the time loop (no
+    (time, batch, 4*units) projection is built) and the batch split across threads."""
+    x, h0, c0, bias = _contiguous(x, h0, c0, bias)
+    batch, steps, features = x.shape
+    units = h0.shape[1]
+    weights = np.concatenate([kernel, recurrent_kernel], axis=0)
+    hs = np.empty((steps if return_sequences or save else 1, batch, units), dtype=x.dtype)
+    # Without `save` the loop writes no states: one-element placeholders keep the types.
+    cs = np.empty((steps, batch, units) if save else (1, 1, 1), dtype=x.dtype)
+    gates = np.empty((steps, batch, 4 * units) if save else (1, 1, 1), dtype=x.dtype)
+    _lstm_forward_loop(x, h0, c0, weights, bias, _hard(recurrent_activation), bool(save),
+                       _lstm_parts(batch, steps, features, units), hs, cs, gates)
+    return (hs, cs, gates) if save else (hs, None, None)
+
+
+def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, recurrent_activation="sigmoid"):
+    """The reference's lstm_backward: the time loop split across threads by batch, then
+    the weight and input gradients as single products on (time * batch) rows."""
+    grad_hs, hs, cs, gates, c0 = _contiguous(grad_hs, hs, cs, gates, c0)
     steps, batch, units = hs.shape
-    grad_projected = np.empty_like(gates)
-    dh_next = np.zeros((batch, units), dtype=hs.dtype)
-    dc_next = np.zeros((batch, units), dtype=hs.dtype)
-    for t in range(steps - 1, -1, -1):
-        c_prev = cs[t - 1] if t > 0 else c0
-        for b in range(batch):
-            for j in range(units):
-                i = gates[t, b, j]
-                f = gates[t, b, units + j]
-                g = gates[t, b, 2 * units + j]
-                o = gates[t, b, 3 * units + j]
-                tanh_c = _tanh(cs[t, b, j])
-                dh = grad_hs[t, b, j] + dh_next[b, j]
-                dc = dh * o * (1.0 - tanh_c * tanh_c) + dc_next[b, j]
-                grad_projected[t, b, j] = dc * g * i * (1.0 - i)
-                grad_projected[t, b, units + j] = dc * c_prev[b, j] * f * (1.0 - f)
-                grad_projected[t, b, 2 * units + j] = dc * i * (1.0 - g * g)
-                grad_projected[t, b, 3 * units + j] = dh * tanh_c * o * (1.0 - o)
-                dc_next[b, j] = dc * f
-        np.dot(grad_projected[t], kernel_t, dh_next)
-    return grad_projected, dh_next, dc_next
-
-
-def lstm_forward(projected, h0, c0, recurrent_kernel):
-    return _lstm_forward_loop(*_contiguous(projected, h0, c0, recurrent_kernel))
-
-
-def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
-    grad_projected, grad_h0, grad_c0 = _lstm_backward_loop(
-        *_contiguous(grad_hs, hs, cs, gates, c0, recurrent_kernel.T))
-    return grad_projected, grad_h0, grad_c0, flat_product(previous_states(hs, h0), grad_projected)
+    grad_a = np.empty(gates.shape, dtype=gates.dtype)
+    grad_h0 = np.empty((batch, units), dtype=hs.dtype)
+    grad_c0 = np.empty_like(grad_h0)
+    hard = hs.dtype.type(_hard(recurrent_activation))  # a 0/1 weight in the loop's dtype
+    _lstm_backward_loop(grad_hs, cs, gates, c0, np.ascontiguousarray(recurrent_kernel.T),
+                        hard, _lstm_parts(batch, steps, x.shape[2], units), grad_a, grad_h0, grad_c0)
+    flat = grad_a.reshape(steps * batch, 4 * units)
+    x_tm = np.ascontiguousarray(x.transpose(1, 0, 2)).reshape(steps * batch, -1)
+    h_prev = previous_states(hs, h0).reshape(steps * batch, units)
+    grad_x = matmul(flat, kernel.T).reshape(steps, batch, -1).transpose(1, 0, 2)
+    return grad_x, grad_h0, grad_c0, matmul(x_tm.T, flat), matmul(h_prev.T, flat), flat.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------- GRU

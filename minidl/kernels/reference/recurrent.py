@@ -1,8 +1,12 @@
 """The time loops of SimpleRNN, LSTM and GRU and their backprop through time, in plain
 NumPy (the array module comes from the inputs, so they also run on CuPy).
 
-Every kernel here works *time-major* on the input projection, which the op computes for
-all steps at once with one matrix product before the loop:
+Every kernel works *time-major*: a step's states `hs[t]` are one contiguous block. The
+LSTM kernels take the whole op: the batch-major input x (batch, time, features), the
+initial states and the three weights, and return every gradient (see lstm_forward), so
+a target is free to fuse the input product into its time loop (the Numba one does). The
+SimpleRNN and GRU kernels take the input projection, which the op computes for all
+steps at once with one matrix product before the loop:
 
     projected (time, batch, G*units) = x_t @ kernel + bias, for every t
     h0, c0    (batch, units)          initial states
@@ -66,68 +70,111 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 
 # ------------------------------------------------------------------------------ LSTM
-def lstm_forward(projected, h0, c0, recurrent_kernel):
-    """Hochreiter & Schmidhuber (1997) with a forget gate, Keras' gate order i, f, c, o:
+#: The LSTM gates' activations (`recurrent_activation`, Keras' name).
+RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
 
-        [a_i, a_f, a_g, a_o] = projected_t + h_{t-1} @ U
-        i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+
+def hard_sigmoid(x):
+    """Keras 2's hard sigmoid, clip(0.2 x + 0.5, 0, 1) (Keras 3 changed the slope to 1/6)."""
+    xp = get_array_module(x)
+    return xp.clip(x * x.dtype.type(0.2) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False)
+
+
+def gate(a, recurrent_activation):
+    """A gate's value from its pre-activation: sigmoid or hard_sigmoid."""
+    return hard_sigmoid(a) if recurrent_activation == "hard_sigmoid" else sigmoid(a)
+
+
+def gate_derivative(s, recurrent_activation):
+    """d gate / d pre-activation from the gate's value s: s (1 - s) for the sigmoid;
+    0.2 for the hard sigmoid where it is not clipped (0 < s < 1), else 0."""
+    if recurrent_activation == "hard_sigmoid":
+        return s.dtype.type(0.2) * ((s > 0) & (s < 1))
+    return s * (1 - s)
+
+
+def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid",
+                 return_sequences=True, save=True):
+    """Hochreiter & Schmidhuber (1997) with a forget gate, Keras' gate order i, f, c, o,
+    over the batch-major input x (batch, time, features):
+
+        [a_i, a_f, a_g, a_o] = x_t @ W + h_{t-1} @ U + b
+        i = s(a_i), f = s(a_f), g = tanh(a_g), o = s(a_o)     (s: recurrent_activation)
         c_t = f * c_{t-1} + i * g
         h_t = o * tanh(c_t)
 
-    Returns hs, cs (time, batch, units) and gates (time, batch, 4*units): i, f, g, o
-    after their activations, which is what the backward needs.
+    The input product x_t @ W + b of every step is one matrix product before the loop.
+    Returns, time-major: hs (time, batch, units), or only the last step (1, batch, units)
+    when neither `return_sequences` nor `save` asks for the others; and when `save` (for
+    backward) cs (time, batch, units) and gates (time, batch, 4*units): i, f, g, o after
+    their activations, else None for both.
     """
-    xp = get_array_module(projected)
+    xp = get_array_module(x)
+    batch, steps, features = x.shape
     units = h0.shape[1]
-    steps = projected.shape[0]
-    hs = xp.empty((steps,) + h0.shape, dtype=projected.dtype)
-    cs = xp.empty_like(hs)
-    gates = xp.empty_like(projected)
+    x_tm = x.transpose(1, 0, 2).reshape(steps * batch, features)
+    projected = (x_tm @ kernel + bias).reshape(steps, batch, 4 * units)
+    keep_all = return_sequences or save
+    hs = xp.empty((steps if keep_all else 1, batch, units), dtype=x.dtype)
+    cs = xp.empty_like(hs) if save else None
+    gates = xp.empty_like(projected) if save else None
     h, c = h0, c0
     for t in range(steps):
         a = projected[t] + h @ recurrent_kernel
-        i = sigmoid(a[:, :units])
-        f = sigmoid(a[:, units:2 * units])
+        i = gate(a[:, :units], recurrent_activation)
+        f = gate(a[:, units:2 * units], recurrent_activation)
         g = xp.tanh(a[:, 2 * units:3 * units])
-        o = sigmoid(a[:, 3 * units:])
+        o = gate(a[:, 3 * units:], recurrent_activation)
         c = f * c + i * g
         h = o * xp.tanh(c)
-        hs[t], cs[t] = h, c
-        gates[t] = xp.concatenate([i, f, g, o], axis=1)
+        hs[t if keep_all else 0] = h
+        if save:
+            cs[t] = c
+            gates[t] = xp.concatenate([i, f, g, o], axis=1)
     return hs, cs, gates
 
 
-def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
-    """Backprop through time of lstm_forward. Per step, from dh = grad_hs[t] + dh_next:
+def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, recurrent_activation="sigmoid"):
+    """Backprop through time of lstm_forward; `grad_hs` is time-major, (time, batch,
+    units), or (1, batch, units) for the last step alone (return_sequences=False). Per
+    step, from dh = grad_hs[t] + dh_next:
 
         do = dh tanh(c_t);  dc = dh o (1 - tanh(c_t)^2) + dc_next
         di = dc g;  df = dc c_{t-1};  dg = dc i;  dc_next = dc f
-        d a = [di i(1-i), df f(1-f), dg (1-g^2), do o(1-o)];  dh_next = d a @ U^T
+        d a = [di s'(i), df s'(f), dg (1-g^2), do s'(o)];  dh_next = d a @ U^T
 
-    Returns grad_projected (T, B, 4*units), grad_h0, grad_c0, grad_recurrent_kernel.
+    with s' the gate's derivative (`gate_derivative`). Then, summed over time and batch,
+    grad_W = x^T d a, grad_U = h_{t-1}^T d a, grad_b = sum d a and grad_x = d a @ W^T,
+    each one matrix product on the flattened (time * batch) rows.
+    Returns grad_x (batch, time, features), grad_h0, grad_c0, grad_kernel,
+    grad_recurrent_kernel, grad_bias.
     """
     xp = get_array_module(grad_hs)
-    units = h0.shape[1]
-    grad_projected = xp.empty_like(gates)
-    c_prev_all = previous_states(cs, c0)
-    dh_next = xp.zeros_like(h0)
+    steps, batch, units = hs.shape
+    grad_a = xp.empty_like(gates)
+    dh_next = grad_hs[0] if grad_hs.shape[0] < steps else xp.zeros_like(h0)
     dc_next = xp.zeros_like(c0)
-    for t in range(hs.shape[0] - 1, -1, -1):
+    for t in range(steps - 1, -1, -1):
         i, f = gates[t, :, :units], gates[t, :, units:2 * units]
         g, o = gates[t, :, 2 * units:3 * units], gates[t, :, 3 * units:]
+        c_prev = cs[t - 1] if t > 0 else c0
         tanh_c = xp.tanh(cs[t])
-        dh = grad_hs[t] + dh_next
+        dh = grad_hs[t] + dh_next if grad_hs.shape[0] == steps else dh_next
         dc = dh * o * (1 - tanh_c * tanh_c) + dc_next
         d_a = xp.concatenate([
-            dc * g * i * (1 - i),
-            dc * c_prev_all[t] * f * (1 - f),
+            dc * g * gate_derivative(i, recurrent_activation),
+            dc * c_prev * gate_derivative(f, recurrent_activation),
             dc * i * (1 - g * g),
-            dh * tanh_c * o * (1 - o),
+            dh * tanh_c * gate_derivative(o, recurrent_activation),
         ], axis=1)
-        grad_projected[t] = d_a
+        grad_a[t] = d_a
         dc_next = dc * f
         dh_next = d_a @ recurrent_kernel.T
-    return grad_projected, dh_next, dc_next, flat_product(previous_states(hs, h0), grad_projected)
+    flat = grad_a.reshape(steps * batch, 4 * units)
+    x_tm = x.transpose(1, 0, 2).reshape(steps * batch, -1)
+    grad_x = (flat @ kernel.T).reshape(steps, batch, -1).transpose(1, 0, 2)
+    grad_recurrent = flat_product(previous_states(hs, h0), grad_a)
+    return grad_x, dh_next, dc_next, x_tm.T @ flat, grad_recurrent, flat.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------- GRU
