@@ -16,7 +16,7 @@ no branch (see `_tanh`); libm's tanh alone cost about as much as the rest of the
 import numpy as np
 from numba import njit
 
-from minidl.kernels.reference.recurrent import flat_product, gru_weight_gradients, previous_states
+from minidl.kernels.reference.recurrent import flat_product, gate_activation, gru_weight_gradients, previous_states
 
 
 @njit(cache=True)
@@ -32,6 +32,32 @@ def _tanh(x):
     slower here. Absolute error within 2 ulp of 1; the relative error grows for |x| << 1,
     harmless where the result is added to or multiplies O(1) values, as in every gate."""
     return 2.0 / (1.0 + np.exp(-2.0 * x)) - 1.0
+
+
+@njit(cache=True)
+def _hard_sigmoid(x):
+    # Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1).
+    return min(max(0.2 * x + 0.5, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _gate(x, hard):
+    """The recurrent activation: hard_sigmoid when `hard`, else sigmoid."""
+    return _hard_sigmoid(x) if hard else _sigmoid(x)
+
+
+@njit(cache=True)
+def _gate_derivative(s, hard):
+    """d gate / d pre-activation from the gate value s (as reference.gate_derivative)."""
+    if hard:
+        return 0.2 if 0.0 < s < 1.0 else 0.0
+    return s * (1.0 - s)
+
+
+def _is_hard(recurrent_activation):
+    """The loops' flag for `recurrent_activation`; an unknown name is a ValueError."""
+    gate_activation(recurrent_activation)
+    return recurrent_activation == "hard_sigmoid"
 
 
 def _contiguous(*arrays):
@@ -79,7 +105,7 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 # ------------------------------------------------------------------------------ LSTM
 @njit(cache=True)
-def _lstm_forward_loop(projected, h0, c0, recurrent_kernel):
+def _lstm_forward_loop(projected, h0, c0, recurrent_kernel, hard):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     cs = np.empty_like(hs)
@@ -90,10 +116,10 @@ def _lstm_forward_loop(projected, h0, c0, recurrent_kernel):
         np.dot(h, recurrent_kernel, a)
         for b in range(batch):
             for j in range(units):
-                i = _sigmoid(projected[t, b, j] + a[b, j])
-                f = _sigmoid(projected[t, b, units + j] + a[b, units + j])
+                i = _gate(projected[t, b, j] + a[b, j], hard)
+                f = _gate(projected[t, b, units + j] + a[b, units + j], hard)
                 g = _tanh(projected[t, b, 2 * units + j] + a[b, 2 * units + j])
-                o = _sigmoid(projected[t, b, 3 * units + j] + a[b, 3 * units + j])
+                o = _gate(projected[t, b, 3 * units + j] + a[b, 3 * units + j], hard)
                 c_new = f * c[b, j] + i * g
                 cs[t, b, j] = c_new
                 hs[t, b, j] = o * _tanh(c_new)
@@ -106,7 +132,7 @@ def _lstm_forward_loop(projected, h0, c0, recurrent_kernel):
 
 
 @njit(cache=True)
-def _lstm_backward_loop(grad_hs, hs, cs, gates, c0, kernel_t):
+def _lstm_backward_loop(grad_hs, hs, cs, gates, c0, kernel_t, hard):
     steps, batch, units = hs.shape
     grad_projected = np.empty_like(gates)
     dh_next = np.zeros((batch, units), dtype=hs.dtype)
@@ -122,28 +148,28 @@ def _lstm_backward_loop(grad_hs, hs, cs, gates, c0, kernel_t):
                 tanh_c = _tanh(cs[t, b, j])
                 dh = grad_hs[t, b, j] + dh_next[b, j]
                 dc = dh * o * (1.0 - tanh_c * tanh_c) + dc_next[b, j]
-                grad_projected[t, b, j] = dc * g * i * (1.0 - i)
-                grad_projected[t, b, units + j] = dc * c_prev[b, j] * f * (1.0 - f)
+                grad_projected[t, b, j] = dc * g * _gate_derivative(i, hard)
+                grad_projected[t, b, units + j] = dc * c_prev[b, j] * _gate_derivative(f, hard)
                 grad_projected[t, b, 2 * units + j] = dc * i * (1.0 - g * g)
-                grad_projected[t, b, 3 * units + j] = dh * tanh_c * o * (1.0 - o)
+                grad_projected[t, b, 3 * units + j] = dh * tanh_c * _gate_derivative(o, hard)
                 dc_next[b, j] = dc * f
         np.dot(grad_projected[t], kernel_t, dh_next)
     return grad_projected, dh_next, dc_next
 
 
-def lstm_forward(projected, h0, c0, recurrent_kernel):
-    return _lstm_forward_loop(*_contiguous(projected, h0, c0, recurrent_kernel))
+def lstm_forward(projected, h0, c0, recurrent_kernel, recurrent_activation="sigmoid"):
+    return _lstm_forward_loop(*_contiguous(projected, h0, c0, recurrent_kernel), _is_hard(recurrent_activation))
 
 
-def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel):
+def lstm_backward(grad_hs, hs, cs, gates, h0, c0, recurrent_kernel, recurrent_activation="sigmoid"):
     grad_projected, grad_h0, grad_c0 = _lstm_backward_loop(
-        *_contiguous(grad_hs, hs, cs, gates, c0, recurrent_kernel.T))
+        *_contiguous(grad_hs, hs, cs, gates, c0, recurrent_kernel.T), _is_hard(recurrent_activation))
     return grad_projected, grad_h0, grad_c0, flat_product(previous_states(hs, h0), grad_projected)
 
 
 # ------------------------------------------------------------------------------- GRU
 @njit(cache=True)
-def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
+def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after, hard):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     gates = np.empty((steps, batch, 4 * units), dtype=projected.dtype)
@@ -155,7 +181,7 @@ def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
         np.dot(h, u_zr, a_zr)
         for b in range(batch):
             for j in range(2 * units):
-                gates[t, b, j] = _sigmoid(projected[t, b, j] + a_zr[b, j] + recurrent_bias[j])
+                gates[t, b, j] = _gate(projected[t, b, j] + a_zr[b, j] + recurrent_bias[j], hard)
         if reset_after:
             np.dot(h, u_h, m)
         else:
@@ -177,7 +203,7 @@ def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
 
 
 @njit(cache=True)
-def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
+def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after, hard):
     steps, batch, units = h_prev_all.shape
     grad_projected = np.empty((steps, batch, 3 * units), dtype=h_prev_all.dtype)
     grad_m = np.empty_like(h_prev_all)
@@ -208,8 +234,8 @@ def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
                 else:
                     dr = via_m[b, j] * h_prev
                     dh_next[b, j] = dh * z + via_m[b, j] * r
-                d_zr[b, j] = dh * (h_prev - hh) * z * (1.0 - z)
-                d_zr[b, units + j] = dr * r * (1.0 - r)
+                d_zr[b, j] = dh * (h_prev - hh) * _gate_derivative(z, hard)
+                d_zr[b, units + j] = dr * _gate_derivative(r, hard)
                 grad_projected[t, b, j] = d_zr[b, j]
                 grad_projected[t, b, units + j] = d_zr[b, units + j]
         np.dot(d_zr, u_zr_t, via_zr)
@@ -217,16 +243,17 @@ def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
     return grad_projected, grad_m, dh_next
 
 
-def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
+def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, recurrent_activation="sigmoid"):
     units = h0.shape[1]
     u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
-    return _gru_forward_loop(*_contiguous(projected, h0, u_zr, u_h, recurrent_bias), bool(reset_after))
+    return _gru_forward_loop(*_contiguous(projected, h0, u_zr, u_h, recurrent_bias), bool(reset_after),
+                             _is_hard(recurrent_activation))
 
 
-def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
+def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurrent_activation="sigmoid"):
     units = h0.shape[1]
     h_prev_all = previous_states(hs, h0)
     u_zr_t, u_h_t = recurrent_kernel[:, :2 * units].T, recurrent_kernel[:, 2 * units:].T
     grad_projected, grad_m, grad_h0 = _gru_backward_loop(
-        *_contiguous(grad_hs, gates, h_prev_all, u_zr_t, u_h_t), bool(reset_after))
+        *_contiguous(grad_hs, gates, h_prev_all, u_zr_t, u_h_t), bool(reset_after), _is_hard(recurrent_activation))
     return (grad_projected, grad_h0) + gru_weight_gradients(grad_projected, grad_m, gates, h_prev_all, reset_after)
