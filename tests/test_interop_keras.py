@@ -10,6 +10,7 @@ the bad files (truncated HDF5, a weight of the wrong shape, an unknown layer, an
 unmapped Lambda) give one clear error each, and the command line's file round-trips.
 """
 import base64
+import importlib.util
 import csv
 import json
 import marshal
@@ -28,6 +29,7 @@ from minidl.cli import main  # noqa: E402
 from minidl.interop.keras import KerasImportError, load_keras_model  # noqa: E402
 from minidl.io import load  # noqa: E402
 from minidl.models import GraphModel  # noqa: E402
+from minidl.nn import LSTM  # noqa: E402
 from minidl.train import predict  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -617,3 +619,38 @@ def test_the_command_line_imports_the_lectures_lstm_and_scores_its_urls(tmp_path
     assert status == 0 and verdicts == ["malicious", "benign"], out + err  # as the lecture's notebook says
     status, out, err = run(["evaluate", "--model", output, "--data", SAMPLE], capsys)
     assert status == 0 and "accuracy          0.8375" in out, out + err
+
+
+@seed_data
+@pytest.mark.shared_data
+def test_the_walkthrough_imports_the_lectures_models_and_scores_its_urls(tmp_path, capsys):
+    spec = importlib.util.spec_from_file_location("seed_walkthrough", REPO / "examples" / "seed_walkthrough.py")
+    walkthrough = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(walkthrough)
+    loaded = walkthrough.step_lecture_models(SEED, tmp_path, walkthrough.NEW_URLS[:2])
+    output = capsys.readouterr().out
+    assert "=== Step 11:" in output and "2,227,329 parameters as Keras counts them" in output
+    lines = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in output.splitlines()
+             if line.startswith(("naureen.net", "sixt.com"))}
+    assert lines["naureen.net/etisalat.ae/index2.php"][0] > 0.5 > lines["sixt.com/php/reservation?language=en_US"][0]
+    assert set(loaded) == {"keras_lstm", "keras_conv"}
+    assert {path.name for path in tmp_path.iterdir()} == {
+        "lecture_simple_lstm.mdl", "lecture_lstm_conv.mdl", "lecture_conv_fully.mdl"}
+
+
+@seed_data
+@pytest.mark.shared_data
+@pytest.mark.parametrize("stem, accuracy", [("LSTM", 0.795), ("1DConvLSTM", 0.8775)])
+def test_the_seed_weights_with_sigmoid_gates_score_as_the_tour_says(stem, accuracy):
+    urls, labels = sample()
+    model = load_keras_model(SEED / f"deeplearning_{stem}.json", SEED / f"deeplearning_{stem}.h5")
+    ids = notebook_ids(urls)
+    hard = predict(model, ids).ravel()
+    next(layer for layer in model.layers if isinstance(layer, LSTM)).recurrent_activation = "sigmoid"
+    soft = predict(model, ids).ravel()
+    assert np.mean((soft > 0.5) == labels) == pytest.approx(accuracy, abs=1e-9)
+    if stem == "LSTM":  # docs/tour.md, stop 21
+        from sklearn.metrics import roc_auc_score
+
+        assert roc_auc_score(labels, soft) == pytest.approx(0.882, abs=5e-4)
+        assert np.abs(soft - hard).max() == pytest.approx(0.87, abs=5e-3)
