@@ -608,6 +608,19 @@ def test_the_lectures_conv_fully_builds_with_keras_parameter_count_and_runs_no_b
 
 @seed_data
 @pytest.mark.shared_data
+def test_the_command_line_imports_the_lectures_conv_fully_and_summarises_it(tmp_path, capsys, refuse_to_unmarshal):
+    output = tmp_path / "conv_fully.mdl"
+    status, out, err = run(["import-keras", "--config", SEED / "deeplearning_1DConv.json", "--output", output,
+                            "--lambda", ",".join(CONV_LAMBDAS) + "=sum"], capsys)
+    assert status == 0 and "untrained" in out, err
+    status, out, err = run(["summary", "--model", output], capsys)
+    assert status == 0, err
+    assert "lambda_4 (GlobalSumPooling1D)" in out and "concatenate_1 (Concatenate)" in out
+    assert "Total params: 2,227,329" in out and "Trainable params: 2,223,233" in out and "Non-trainable params: 4,096" in out
+
+
+@seed_data
+@pytest.mark.shared_data
 def test_the_command_line_imports_the_lectures_lstm_and_scores_its_urls(tmp_path, capsys):
     output = tmp_path / "lstm.mdl"
     status, out, err = run(["import-keras", "--config", SEED / "deeplearning_LSTM.json",
@@ -654,3 +667,17 @@ def test_the_seed_weights_with_sigmoid_gates_score_as_the_tour_says(stem, accura
 
         assert roc_auc_score(labels, soft) == pytest.approx(0.882, abs=5e-4)
         assert np.abs(soft - hard).max() == pytest.approx(0.87, abs=5e-3)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda spec: spec["config"].pop("units"), r"layer 'lstm_1' \(LSTM\): its config lacks 'units'"),
+    (lambda spec: spec["config"].update(units=0), r"layer 'lstm_1' \(LSTM\): LSTM: units must be positive"),
+    (lambda spec: spec.pop("class_name"), "a malformed Keras model JSON"),
+])
+def test_a_malformed_config_is_one_clear_error(tmp_path, edit, message):
+    model_json = functional_json(url_model_layers())
+    edit(next(spec for spec in model_json["config"]["layers"] if spec["name"] == "lstm_1"))
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(model_json))
+    with pytest.raises(KerasImportError, match=message):
+        load_keras_model(path)

@@ -180,9 +180,12 @@ def _functional_graph(config, source):
 
 def keras_graph(model_json, source="the model JSON"):
     """The KerasGraph of a model JSON dict (from `read_keras_config`)."""
-    if model_json["class_name"] == "Sequential":
-        return _sequential_graph(model_json["config"], source)
-    return _functional_graph(model_json["config"], source)
+    try:
+        if model_json["class_name"] == "Sequential":
+            return _sequential_graph(model_json["config"], source)
+        return _functional_graph(model_json["config"], source)
+    except (KeyError, IndexError, TypeError, AttributeError) as error:
+        raise KerasImportError(f"{source}: a malformed Keras model JSON ({type(error).__name__}: {error})") from None
 
 
 # ------------------------------------------------------------- the layers
@@ -379,13 +382,20 @@ def convert_layers(graph, source="the model JSON", lambdas=None):
                                f"(its Lambda layers: {sorted(names) or 'none'})")
     converted = []
     for layer in graph.layers:
-        if layer.class_name == "Lambda":
-            module, weights = _lambda(layer, source, lambdas)
-        elif layer.class_name in CONVERTERS:
-            module, weights = CONVERTERS[layer.class_name](layer, source)
-        else:
+        if layer.class_name != "Lambda" and layer.class_name not in CONVERTERS:
             raise layer.fail(source, f"minidl does not know this layer class (it imports "
                                      f"{', '.join(['InputLayer', 'Lambda'] + sorted(CONVERTERS))})")
+        try:
+            if layer.class_name == "Lambda":
+                module, weights = _lambda(layer, source, lambdas)
+            else:
+                module, weights = CONVERTERS[layer.class_name](layer, source)
+        except KerasImportError:
+            raise
+        except KeyError as error:
+            raise layer.fail(source, f"its config lacks {error}") from None
+        except (ValueError, TypeError) as error:  # a value minidl's layer refuses
+            raise layer.fail(source, str(error)) from None
         converted.append((layer, module, weights))
     return converted
 
