@@ -16,7 +16,9 @@ It prints as it goes, as the lecture does:
   5. the three architectures (simple_lstm, lstm_conv, conv_fully), layer by layer:
      `Input Shape: (None, 75) Output Shape: (None, 75, 32)`;
   6. training, 7. evaluation on the held-out hosts, 8. saving, 9. loading,
-  10. predicting new URLs.
+  10. predicting new URLs;
+  11. the lecture's own trained Keras 2.1.2 models (../shared/data/keras-seed-models),
+      imported with `minidl import-keras`, scoring the same URLs as the lecture does.
 
 Data (--data): a registered data set name (found in $MINIDL_DATA_DIR, ~/.cache/minidl or
 ../shared/data next to the repository; downloaded and verified when it is published),
@@ -42,6 +44,7 @@ longer than they compute (5-9x slower measured on a loaded 2-core machine). Rais
 """
 import argparse
 import contextlib
+import importlib.util
 import math
 import os
 import string
@@ -52,6 +55,7 @@ import numba
 import numpy as np
 
 import minidl
+from minidl import cli
 from minidl.cli import normalize_url
 from minidl.data import (
     DATASETS,
@@ -74,6 +78,7 @@ from minidl.train import evaluate, fit, predict
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+SEED_MODELS = Path("keras-seed-models") / "original"  # under the shared data folder
 DEFAULT_DATA = "url-bahnsen-phishing40k"
 FULL_DATA = "url-incertum-mega"
 
@@ -301,16 +306,58 @@ def step_load(models, paths, x_check):
     return loaded
 
 
-def step_predict(loaded, urls):
-    heading("Step 10: predicting new URLs (probability of malicious, threshold 0.5)")
+def print_scores(loaded, urls):
+    """A table: each URL's probability of malicious under each (model, tokenizer) of `loaded`."""
     print(f"{'URL':<66} " + " ".join(f"{arch:>11}" for arch in loaded))
     columns = {arch: predict(model, tokenizer.encode([normalize_url(url) for url in urls])).reshape(-1)
                for arch, (model, tokenizer) in loaded.items()}
     for i, url in enumerate(urls):
         print(f"{url[:66]:<66} " + " ".join(f"{columns[arch][i]:>11.3f}" for arch in loaded))
+
+
+def step_predict(loaded, urls):
+    heading("Step 10: predicting new URLs (probability of malicious, threshold 0.5)")
+    print_scores(loaded, urls)
     print("(the lecture's models call the first URL malicious and the second benign; models trained on a few")
     print("thousand URLs for a few epochs show that the pipeline works, not what it can do: for that, train")
     print(f"on the full data, --data {FULL_DATA} --limit 200000 --epochs 5)")
+
+
+def step_lecture_models(folder, out, urls):
+    """Import the lecture's trained Keras models from `folder` with `minidl import-keras`
+    and score `urls` with them; the conv + fully connected one has no weights there, so
+    only its architecture is imported, to compare parameter counts with Keras'."""
+    heading("Step 11: the lecture's own trained models (Keras 2.1.2), imported")
+    if not folder.is_dir():
+        print(f"(the lecture's model files are not in {folder}; ../shared/data/README.md says where they come from)")
+        return None
+    if importlib.util.find_spec("h5py") is None:
+        print("(importing Keras' HDF5 weights needs h5py: pip install 'minidl[keras]')")
+        return None
+    print("The notebook saved its trained simple_lstm and lstm_conv (JSON architecture + HDF5 weights). Their")
+    print("LSTMs gate with Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1), which minidl's LSTM takes as")
+    print("recurrent_activation='hard_sigmoid'; weights keep Keras' layout and gate order i, f, c, o.")
+    loaded = {}
+    for stem, arch in (("LSTM", "simple_lstm"), ("1DConvLSTM", "lstm_conv")):
+        path = out / f"lecture_{arch}.mdl"
+        print(f"$ minidl import-keras --config {folder / f'deeplearning_{stem}.json'} "
+              f"--weights {folder / f'deeplearning_{stem}.h5'} --output {path}")
+        if cli.main(["import-keras", "--config", str(folder / f"deeplearning_{stem}.json"),
+                     "--weights", str(folder / f"deeplearning_{stem}.h5"), "--output", str(path)]) != 0:
+            raise SystemExit(f"importing the lecture's {arch} failed (see the error above)")
+        model, extra, _ = minidl.io.load(path)
+        loaded[f"keras_{arch.split('_')[-1]}"] = (model, CharTokenizer.from_config(extra["tokenizer"]))
+    print_scores(loaded, urls)
+    print("(the lecture's notebook reports the same verdicts: the first URL malicious, the second benign)")
+    lambdas = ",".join(f"lambda_{i}" for i in range(1, 5))
+    print(f"$ minidl import-keras --config {folder / 'deeplearning_1DConv.json'} --lambda {lambdas}=sum "
+          f"--output {out / 'lecture_conv_fully.mdl'}")
+    print("(its four Lambda layers hold marshalled Python bytecode, which minidl never runs: --lambda says what")
+    print("the lecture's source shows they compute, K.sum(x, axis=1). Its weights are not in the notebook's")
+    print("repository, so the file holds an untrained model with Keras' parameter count:)")
+    cli.main(["import-keras", "--config", str(folder / "deeplearning_1DConv.json"), "--lambda", f"{lambdas}=sum",
+              "--output", str(out / "lecture_conv_fully.mdl")])
+    return loaded
 
 
 @contextlib.contextmanager
@@ -386,6 +433,8 @@ def walk_through(args):
     paths = step_save(models, tokenizer, args.out, description)
     loaded = step_load(models, paths, x_test[:64])
     step_predict(loaded, NEW_URLS)
+    shared = Path(os.environ.get("MINIDL_SHARED_DATA_DIR") or SHARED_DATA)
+    step_lecture_models(shared / SEED_MODELS, args.out, NEW_URLS)
     print(f"\ndone in {time.perf_counter() - started:.0f} s; try: "
           f"minidl predict --model {paths['conv_fully']} github.com/numpy/numpy")
 

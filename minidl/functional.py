@@ -1,5 +1,5 @@
 """Every differentiable op under its lowercase name: `import minidl.functional as F`."""
-from minidl.ops.activation import elu, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
+from minidl.ops.activation import elu, hard_sigmoid, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minidl.ops.dropout import dropout
 from minidl.ops.embedding import embedding
 from minidl.ops.loss import (

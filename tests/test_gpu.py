@@ -97,6 +97,7 @@ CASES = [
     Case("elu", F.elu, ((3, 4),), "nonzero", lambda on, a: F.elu(a, 0.7)),
     Case("leaky_relu", F.leaky_relu, ((3, 4),), "nonzero", lambda on, a: F.leaky_relu(a)),
     Case("sigmoid", F.sigmoid, ((3, 4),), "any", lambda on, a: F.sigmoid(a * 5)),
+    Case("hard_sigmoid", F.hard_sigmoid, ((3, 4),), "any", lambda on, a: F.hard_sigmoid(a * 3)),
     Case("tanh", F.tanh, ((3, 4),), "any", lambda on, a: F.tanh(a)),
     Case("softmax", F.softmax, ((3, 4),), "any", lambda on, a: F.softmax(a, axis=-1)),
     Case("log_softmax", F.log_softmax, ((3, 4),), "any", lambda on, a: F.log_softmax(a, axis=0)),
@@ -146,12 +147,16 @@ CASES = [
          lambda on, x, h, k, u, b: recurrent.rnn_cell(x, h, k, u, b)),
     Case("lstm_sequence", recurrent.lstm_sequence, ((2, 5, 3), (2, 4), (2, 4), (3, 16), (4, 16), (16,)), "any",
          lambda on, x, h0, c0, k, u, b: recurrent.lstm_sequence(x, h0, c0, k, u * 0.5, b)),
+    Case("lstm_sequence_hard_sigmoid", recurrent.lstm_sequence, ((2, 5, 3), (3, 16), (4, 16), (16,)), "any",
+         lambda on, x, k, u, b: recurrent.lstm_sequence(x, None, None, k, u * 0.5, b, recurrent_activation="hard_sigmoid")),
     Case("lstm_cell", recurrent.lstm_cell, ((2, 3), (2, 4), (2, 4), (3, 16), (4, 16), (16,)), "any",
          lambda on, x, h, c, k, u, b: F.add(*recurrent.lstm_cell(x, h, c, k, u, b))),
     Case("gru_sequence", recurrent.gru_sequence, ((2, 5, 3), (2, 4), (3, 12), (4, 12), (2, 12)), "any",
          lambda on, x, h0, k, u, b: recurrent.gru_sequence(x, h0, k, u * 0.5, b)),
     Case("gru_sequence_reset_before", recurrent.gru_sequence, ((2, 5, 3), (3, 12), (4, 12), (12,)), "any",
          lambda on, x, k, u, b: recurrent.gru_sequence(x, None, k, u * 0.5, b, reset_after=False)),
+    Case("gru_sequence_hard_sigmoid", recurrent.gru_sequence, ((2, 5, 3), (3, 12), (4, 12), (2, 12)), "any",
+         lambda on, x, k, u, b: recurrent.gru_sequence(x, None, k, u * 0.5, b, recurrent_activation="hard_sigmoid")),
     Case("gru_cell", recurrent.gru_cell, ((2, 3), (2, 4), (3, 12), (4, 12), (2, 12)), "any",
          lambda on, x, h, k, u, b: recurrent.gru_cell(x, h, k, u, b)),
 ]
@@ -163,7 +168,7 @@ GRADCHECKED = ("mul", "div", "power_of_tensors", "matmul", "relu", "elu", "sigmo
                "getitem_repeated_rows", "dropout", "embedding", "batch_norm", "cross_entropy",
                "binary_cross_entropy_with_logits", "conv1d_same", "conv2d", "max_pool1d", "max_pool2d",
                "avg_pool1d", "sum_pool2d", "rnn_sequence", "lstm_sequence", "gru_sequence",
-               "gru_sequence_reset_before")
+               "gru_sequence_reset_before", "lstm_sequence_hard_sigmoid", "gru_sequence_hard_sigmoid")
 
 
 def run_case(case, device, dtype=np.float32, seed=0):
@@ -270,9 +275,10 @@ def kernel_calls(dtype, rng):
     projected = _float(rng, (steps, batch, 3 * units), dtype)
     for reset_after in (True, False):
         bias = _float(rng, (3 * units,), dtype, 0.3 if reset_after else 0.0)
-        hs, gates = recurrent("recurrent", "gru_forward")(projected, h0, gru_kernel, bias, reset_after)
-        calls += [("recurrent", "gru_forward", (projected, h0, gru_kernel, bias, reset_after)),
-                  ("recurrent", "gru_backward", (grad_hs, hs, gates, h0, gru_kernel, reset_after))]
+        for activation in ("sigmoid", "hard_sigmoid"):
+            hs, gates = recurrent("recurrent", "gru_forward")(projected, h0, gru_kernel, bias, reset_after, activation)
+            calls += [("recurrent", "gru_forward", (projected, h0, gru_kernel, bias, reset_after, activation)),
+                      ("recurrent", "gru_backward", (grad_hs, hs, gates, h0, gru_kernel, reset_after, activation))]
     return calls
 
 

@@ -1,6 +1,7 @@
 """The Numba recurrent kernels held equal to their NumPy reference twins, forward and
-backward, in float32 and float64, for SimpleRNN, LSTM (both recurrent activations, every
-state kept or the last alone) and both GRU forms, including saturated gates."""
+backward, in float32 and float64, for SimpleRNN, LSTM (every state, or the last alone)
+and both GRU forms, including saturated gates. (Both recurrent activations:
+test_recurrent_activation.py.)"""
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from minidl import kernels
 from minidl.kernels import reference_kernel
 
 DTYPES = [np.float32, np.float64]
-CELLS = ["rnn", "lstm", "lstm_hard_sigmoid", "lstm_last", "gru_reset_after", "gru_reset_before"]
+CELLS = ["rnn", "lstm", "lstm_last", "gru_reset_after", "gru_reset_before"]
 
 
 def tolerance(dtype):
@@ -33,14 +34,15 @@ def forward_case(cell, rng, dtype, steps=4, batch=3, units=4, scale=1.0):
     recurrent_kernel = normal(units, gates * units, s=1 / np.sqrt(units))
     grad_shape = (steps, batch, units)
     if cell.startswith("lstm"):
+        # The whole op: x (batch, time, features) and the three weights; "lstm_last" also
+        # passes recurrent_activation, return_sequences=False and save=True.
         features = 5
         x = normal(batch, steps, features)
         kernel = normal(features, 4 * units, s=scale / np.sqrt(features))
-        activation = "hard_sigmoid" if cell == "lstm_hard_sigmoid" else "sigmoid"
-        sequences = cell != "lstm_last"
-        args = (x, h0, normal(batch, units, s=0.5), kernel, recurrent_kernel, normal(4 * units, s=scale),
-                activation, sequences, True)
-        return "lstm", args, grad_shape if sequences else (1, batch, units)
+        args = (x, h0, normal(batch, units, s=0.5), kernel, recurrent_kernel, normal(4 * units, s=scale))
+        if cell == "lstm_last":
+            return "lstm", args + ("sigmoid", False, True), (1, batch, units)
+        return "lstm", args, grad_shape
     projected = normal(steps, batch, gates * units, s=scale)
     if cell == "rnn":
         return "rnn", (projected, h0, recurrent_kernel), grad_shape
@@ -54,8 +56,8 @@ def backward_arguments(prefix, forward_args, outputs, grad_hs):
         _, h0, recurrent_kernel = forward_args
         return (grad_hs, *outputs, h0, recurrent_kernel)
     if prefix == "lstm":
-        x, h0, c0, kernel, recurrent_kernel, _, activation, _, _ = forward_args
-        return (grad_hs, x, *outputs, h0, c0, kernel, recurrent_kernel, activation)
+        x, h0, c0, kernel, recurrent_kernel = forward_args[:5]
+        return (grad_hs, x, *outputs, h0, c0, kernel, recurrent_kernel) + forward_args[6:7]
     _, h0, recurrent_kernel, _, reset_after = forward_args
     return (grad_hs, *outputs, h0, recurrent_kernel, reset_after)
 

@@ -1,6 +1,7 @@
 """Layers and containers with Keras' names and defaults."""
 from minidl.nn.container import Sequential
 from minidl.nn.core import ELU, Activation, Dense, Dropout, Embedding, Flatten, ReLU, Softmax
+from minidl.nn.merge import Concatenate
 from minidl.nn.module import LAYERS, Module, Parameter, layer_from_config, serialize
 from minidl.nn.norm import BatchNormalization
 from minidl.nn.conv import Conv1D, Conv2D

@@ -5,6 +5,7 @@ _ACTIVATIONS = {
     "relu": ops.relu,
     "elu": ops.elu,
     "sigmoid": ops.sigmoid,
+    "hard_sigmoid": ops.hard_sigmoid,
     "tanh": ops.tanh,
     "softmax": ops.softmax,
     "log_softmax": ops.log_softmax,

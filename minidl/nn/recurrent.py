@@ -3,8 +3,11 @@
 Input (batch, time, features) -> the last hidden state (batch, units), or every one
 (batch, time, units) with return_sequences=True. Weights `kernel` (features, G*units),
 `recurrent_kernel` (units, G*units) and `bias`, initialised as Keras does (glorot_uniform,
-orthogonal, zeros; the LSTM's forget-gate bias at 1); activation tanh and recurrent
-activation sigmoid, fixed. Each call runs the whole sequence as one op
+orthogonal, zeros; the LSTM's forget-gate bias at 1); activation tanh, fixed. The LSTM's
+and GRU's gates take `recurrent_activation`, "sigmoid" (the default, Keras' since 2.3.0)
+or "hard_sigmoid" (Keras 2's clip(0.2 x + 0.5, 0, 1), the earlier default, which models
+trained with Keras 2 need; Keras 3 changed its slope to 1/6, a form minidl does not
+offer). Each call runs the whole sequence as one op
 (`ops.recurrent.*_sequence`); the equations are in those ops' docstrings. The initial
 states are zeros.
 """
@@ -12,7 +15,7 @@ import numpy as np
 
 from minidl.nn import init
 from minidl.nn.module import Module
-from minidl.ops.recurrent import gru_sequence, lstm_sequence, rnn_sequence
+from minidl.ops.recurrent import check_recurrent_activation, gru_sequence, lstm_sequence, rnn_sequence
 
 
 class RecurrentLayer(Module):
@@ -89,7 +92,18 @@ class SimpleRNN(RecurrentLayer):
         return self.last_or_all(rnn_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias))
 
 
-class LSTM(RecurrentLayer):
+class GatedRecurrentLayer(RecurrentLayer):
+    """What LSTM and GRU share beyond RecurrentLayer: the gates' `recurrent_activation`."""
+
+    def __init__(self, units, return_sequences=False, recurrent_activation="sigmoid", **kwargs):
+        super().__init__(units, return_sequences, **kwargs)
+        self.recurrent_activation = check_recurrent_activation(type(self).__name__, recurrent_activation)
+
+    def get_config(self):
+        return dict(super().get_config(), recurrent_activation=self.recurrent_activation)
+
+
+class LSTM(GatedRecurrentLayer):
     """Long short-term memory, Keras' gate order i, f, c, o (see `ops.recurrent.lstm_cell`).
     unit_forget_bias=True starts the forget gate's bias at 1, so the cell remembers by
     default early in training (Jozefowicz et al. 2015), as Keras does.
@@ -118,13 +132,13 @@ class LSTM(RecurrentLayer):
 
     def run(self, x):
         return lstm_sequence(x, None, None, self.kernel, self.recurrent_kernel, self.bias,
-                             return_sequences=self.return_sequences)
+                             recurrent_activation=self.recurrent_activation, return_sequences=self.return_sequences)
 
     def get_config(self):
         return dict(super().get_config(), unit_forget_bias=self.unit_forget_bias)
 
 
-class GRU(RecurrentLayer):
+class GRU(GatedRecurrentLayer):
     """Gated recurrent unit, Keras' gate order z, r, h (see `ops.recurrent.gru_cell`).
     reset_after=True (Keras' default) applies the reset gate after the recurrent product
     and keeps a second, recurrent bias: `bias` is then (2, 3*units)."""
@@ -140,7 +154,8 @@ class GRU(RecurrentLayer):
 
     def run(self, x):
         return self.last_or_all(gru_sequence(x, None, self.kernel, self.recurrent_kernel, self.bias,
-                                             reset_after=self.reset_after))
+                                             reset_after=self.reset_after,
+                                             recurrent_activation=self.recurrent_activation))
 
     def get_config(self):
         return dict(super().get_config(), reset_after=self.reset_after)

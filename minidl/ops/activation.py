@@ -139,6 +139,20 @@ def log_softmax(x, axis=-1):
     return LogSoftmax.apply(x, axis=axis)
 
 
+def hard_sigmoid(x):
+    """Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1), a cheap piecewise-linear sigmoid
+    (Keras 2's default LSTM/GRU gate activation before 2.3.0). Composed from maximum, so
+    it needs no backward of its own: the derivative is 0.2 on -2.5 < x < 2.5, else 0.
+    Keras 3 changed hard_sigmoid's slope to 1/6; minidl does not offer that form.
+
+    >>> import minidl
+    >>> [round(v, 6) for v in hard_sigmoid(minidl.tensor([-3.0, -1.0, 0.0, 2.0, 3.0])).numpy().tolist()]
+    [0.0, 0.3, 0.5, 0.9, 1.0]
+    """
+    x = as_tensor(x)
+    return -math.maximum(-math.maximum(x * 0.2 + 0.5, 0.0), -1.0)
+
+
 def leaky_relu(x, negative_slope=0.2):
     """max(x, slope * x), composed (Keras' default slope 0.2 is kept)."""
     x = as_tensor(x)

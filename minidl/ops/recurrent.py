@@ -1,10 +1,14 @@
 """Recurrent ops: SimpleRNN, LSTM and GRU, as one-step cells and as whole-sequence ops.
 
-Conventions (Keras'): activation tanh, recurrent activation sigmoid, weights
+Conventions (Keras'): activation tanh, weights
     kernel (features, G*units), recurrent_kernel (units, G*units), bias (G*units,)
 with G = 1 (SimpleRNN), 4 (LSTM, gate order i, f, c, o) or 3 (GRU, gate order z, r, h;
 with reset_after=True, Keras' default, the bias is (2, 3*units): input bias, recurrent
-bias). The equations are written out in each function's docstring.
+bias). The equations are written out in each function's docstring. The LSTM's and
+GRU's gates take `recurrent_activation`: "sigmoid" (the default, Keras' since 2.3.0) or
+"hard_sigmoid", Keras 2's clip(0.2 x + 0.5, 0, 1), the default of the Keras 2 versions
+before and so of models trained with them (Keras 3 changed hard_sigmoid's slope to 1/6;
+minidl does not offer that form).
 
 Two ways to run them:
 - cells (`rnn_cell`, `lstm_cell`, `gru_cell`): one time step composed from primitives
@@ -21,8 +25,10 @@ Initial states default to zeros.
 from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
 from minidl.kernels import get_kernel
-from minidl.kernels.reference.recurrent import RECURRENT_ACTIVATIONS
-from minidl.ops.activation import sigmoid, tanh
+from minidl.ops.activation import hard_sigmoid, sigmoid, tanh
+
+#: The gate activations of the LSTM and GRU by name, as the cells compose them.
+RECURRENT_ACTIVATIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid}
 
 
 # ------------------------------------------------------------------------ checking
@@ -51,6 +57,15 @@ def _check_inputs(op, x, kernel, recurrent_kernel, bias, gates, sequence=True, s
     return units
 
 
+def check_recurrent_activation(owner, recurrent_activation):
+    """`recurrent_activation` when it is a known name; a ValueError naming `owner` (an op
+    or a layer) otherwise."""
+    if recurrent_activation not in RECURRENT_ACTIVATIONS:
+        raise ValueError(f"{owner}: unknown recurrent_activation {recurrent_activation!r}: "
+                         f"choose one of {', '.join(RECURRENT_ACTIVATIONS)}")
+    return recurrent_activation
+
+
 def _check_states(op, x, units, **states):
     for name, state in states.items():
         if state.shape != (x.shape[0], units):
@@ -64,12 +79,6 @@ def _check_dtypes(op, **tensors):
     if len(set(dtypes.values())) > 1 or tensors["input"].dtype.kind != "f":
         listed = ", ".join(f"{name} {dtype}" for name, dtype in dtypes.items())
         raise TypeError(f"{op}: input, weights and states must share one floating dtype, got {listed}")
-
-
-def _check_recurrent_activation(op, name):
-    if name not in RECURRENT_ACTIVATIONS:
-        raise ValueError(f"{op}: recurrent_activation must be one of {', '.join(RECURRENT_ACTIVATIONS)}, "
-                         f"got {name!r}")
 
 
 def _initial_state(state, x, units):
@@ -194,32 +203,34 @@ def lstm_sequence(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activatio
     the gates i, f, o."""
     x, kernel, recurrent_kernel, bias = _tensors(x, kernel, recurrent_kernel, bias)
     units = _check_inputs("lstm_sequence", x, kernel, recurrent_kernel, bias, gates=4)
-    _check_recurrent_activation("lstm_sequence", recurrent_activation)
+    check_recurrent_activation("lstm_sequence", recurrent_activation)
     h0, c0 = _initial_state(h0, x, units), _initial_state(c0, x, units)
     _check_states("lstm_sequence", x, units, h0=h0, c0=c0)
     return LSTMSequence.apply(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation=recurrent_activation,
                               return_sequences=bool(return_sequences))
 
 
-def lstm_cell(x_t, h, c, kernel, recurrent_kernel, bias):
+def lstm_cell(x_t, h, c, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid"):
     """One LSTM step (Hochreiter & Schmidhuber 1997, with the forget gate of Gers et al.
-    2000), Keras' gate order i, f, c, o, composed from primitives:
+    2000), Keras' gate order i, f, c, o, composed from primitives, with s the recurrent
+    activation (sigmoid, or Keras 2's hard_sigmoid clip(0.2 a + 0.5, 0, 1)):
 
         [a_i, a_f, a_g, a_o] = x_t @ W + h @ U + b
-        i = sigmoid(a_i), f = sigmoid(a_f), g = tanh(a_g), o = sigmoid(a_o)
+        i = s(a_i), f = s(a_f), g = tanh(a_g), o = s(a_o)
         c_new = f * c + i * g,   h_new = o * tanh(c_new)
 
     x_t (batch, features), h and c (batch, units), kernel W (features, 4*units),
     recurrent_kernel U (units, 4*units), bias b (4*units,) -> (h_new, c_new).
     """
+    gate = RECURRENT_ACTIVATIONS[check_recurrent_activation("lstm_cell", recurrent_activation)]
     x_t, h, c, kernel, recurrent_kernel, bias = _tensors(x_t, h, c, kernel, recurrent_kernel, bias)
     units = _check_inputs("lstm_cell", x_t, kernel, recurrent_kernel, bias, gates=4, sequence=False)
     _check_states("lstm_cell", x_t, units, h=h, c=c)
     a = x_t @ kernel + h @ recurrent_kernel + bias
-    i = sigmoid(a[:, :units])
-    f = sigmoid(a[:, units:2 * units])
+    i = gate(a[:, :units])
+    f = gate(a[:, units:2 * units])
     g = tanh(a[:, 2 * units:3 * units])
-    o = sigmoid(a[:, 3 * units:])
+    o = gate(a[:, 3 * units:])
     c_new = f * c + i * g
     return o * tanh(c_new), c_new
 
@@ -231,15 +242,18 @@ class GRUSequence(Function):
     reset_after=False). Backprop through time (kernels' gru_backward): with
     dh_t = g_t + (from step t+1), d x_h = dh (1-z)(1-hh^2), d a_z = dh (h_{t-1} - hh) z(1-z),
     d a_r = dr r(1-r); grad_W = sum_t x_t^T [d a_z, d a_r, d x_h], grad_U from h_{t-1}
-    (and r h_{t-1} for U_h when reset_after=False), grad_x_t = [d a_z, d a_r, d x_h] @ W^T."""
+    (and r h_{t-1} for U_h when reset_after=False), grad_x_t = [d a_z, d a_r, d x_h] @ W^T.
+    For hard_sigmoid gates z(1-z), r(1-r) become 0.2 inside the linear part, else 0."""
 
     @staticmethod
-    def forward(ctx, x, h0, kernel, recurrent_kernel, bias, recurrent_bias, reset_after):
+    def forward(ctx, x, h0, kernel, recurrent_kernel, bias, recurrent_bias, reset_after, recurrent_activation):
         x_tm, projected = _project(x, kernel, bias)
         forward = get_kernel("recurrent", "gru_forward", projected)
-        hs, gates = forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after)
+        hs, gates = forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after,
+                            recurrent_activation=recurrent_activation)
         ctx.save(x_tm, h0, kernel, recurrent_kernel, hs, gates)
         ctx.reset_after = reset_after
+        ctx.recurrent_activation = recurrent_activation
         return hs.transpose(1, 0, 2)
 
     @staticmethod
@@ -247,14 +261,17 @@ class GRUSequence(Function):
         x_tm, h0, kernel, recurrent_kernel, hs, gates = ctx.saved
         backward = get_kernel("recurrent", "gru_backward", grad)
         grad_projected, grad_h0, grad_recurrent, grad_recurrent_bias = backward(
-            _time_major(grad), hs, gates, h0, recurrent_kernel, ctx.reset_after)
+            _time_major(grad), hs, gates, h0, recurrent_kernel, ctx.reset_after,
+            recurrent_activation=ctx.recurrent_activation)
         grad_x, grad_kernel, grad_bias = _project_backward(ctx, x_tm, kernel, grad_projected)
         return grad_x, grad_h0, grad_kernel, grad_recurrent, grad_bias, grad_recurrent_bias
 
 
-def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after=True):
+def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after=True, recurrent_activation="sigmoid"):
     """GRU over a sequence: x (batch, time, features), h0 (batch, units) or None for
-    zeros -> the hidden states (batch, time, units). Weights and bias as in `gru_cell`."""
+    zeros -> the hidden states (batch, time, units). Weights, bias and
+    recurrent_activation as in `gru_cell`."""
+    check_recurrent_activation("gru_sequence", recurrent_activation)
     x, kernel, recurrent_kernel, bias = _tensors(x, kernel, recurrent_kernel, bias)
     units = _check_inputs("gru_sequence", x, kernel, recurrent_kernel, bias, gates=3, split_bias=reset_after)
     h0 = _initial_state(h0, x, units)
@@ -266,14 +283,15 @@ def gru_sequence(x, h0, kernel, recurrent_kernel, bias, reset_after=True):
         xp = get_array_module(x.data)
         input_bias, recurrent_bias = bias, Tensor(xp.zeros(3 * units, dtype=x.dtype))
     return GRUSequence.apply(x, h0, kernel, recurrent_kernel, input_bias, recurrent_bias,
-                             reset_after=bool(reset_after))
+                             reset_after=bool(reset_after), recurrent_activation=recurrent_activation)
 
 
-def gru_cell(x_t, h, kernel, recurrent_kernel, bias, reset_after=True):
+def gru_cell(x_t, h, kernel, recurrent_kernel, bias, reset_after=True, recurrent_activation="sigmoid"):
     """One GRU step (Cho et al. 2014) in Keras' form, gate order z, r, h, composed from
-    primitives. With [x_z, x_r, x_h] = x_t @ W + b_in:
+    primitives. With [x_z, x_r, x_h] = x_t @ W + b_in and s the recurrent activation
+    (sigmoid, or Keras 2's hard_sigmoid clip(0.2 a + 0.5, 0, 1)):
 
-        z = sigmoid(x_z + h @ U_z + b_rz),  r = sigmoid(x_r + h @ U_r + b_rr)
+        z = s(x_z + h @ U_z + b_rz),  r = s(x_r + h @ U_r + b_rr)
         reset_after=True  (Keras' default):  hh = tanh(x_h + r * (h @ U_h + b_rh))
         reset_after=False (the paper's):     hh = tanh(x_h + (r * h) @ U_h)
         h_new = z * h + (1 - z) * hh
@@ -282,6 +300,7 @@ def gru_cell(x_t, h, kernel, recurrent_kernel, bias, reset_after=True):
     recurrent_kernel U (units, 3*units); bias (2, 3*units) = [b_in, b_r] when
     reset_after, else (3*units,) = b_in with no recurrent bias -> h_new (batch, units).
     """
+    gate = RECURRENT_ACTIVATIONS[check_recurrent_activation("gru_cell", recurrent_activation)]
     x_t, h, kernel, recurrent_kernel, bias = _tensors(x_t, h, kernel, recurrent_kernel, bias)
     units = _check_inputs("gru_cell", x_t, kernel, recurrent_kernel, bias, gates=3, sequence=False,
                           split_bias=reset_after)
@@ -289,12 +308,12 @@ def gru_cell(x_t, h, kernel, recurrent_kernel, bias, reset_after=True):
     if reset_after:
         projected = x_t @ kernel + bias[0]
         recurrent = h @ recurrent_kernel + bias[1]
-        z = sigmoid(projected[:, :units] + recurrent[:, :units])
-        r = sigmoid(projected[:, units:2 * units] + recurrent[:, units:2 * units])
+        z = gate(projected[:, :units] + recurrent[:, :units])
+        r = gate(projected[:, units:2 * units] + recurrent[:, units:2 * units])
         hh = tanh(projected[:, 2 * units:] + r * recurrent[:, 2 * units:])
     else:
         projected = x_t @ kernel + bias
-        zr = sigmoid(projected[:, :2 * units] + h @ recurrent_kernel[:, :2 * units])
+        zr = gate(projected[:, :2 * units] + h @ recurrent_kernel[:, :2 * units])
         z, r = zr[:, :units], zr[:, units:]
         hh = tanh(projected[:, 2 * units:] + (r * h) @ recurrent_kernel[:, 2 * units:])
     return z * h + (1 - z) * hh

@@ -2,16 +2,22 @@
 layout and equations (see there), with each step's gate math fused into one pass over
 its (batch, units) elements instead of a chain of NumPy temporaries.
 
-Only the time loops are compiled (`_*_loop`); the kernels around them are plain Python,
-as in numba_cpu/conv.py: the weight gradients after the loop are the reference's single
-BLAS products over the flattened (time * batch) axis, which keeps compile time low.
-Inside the loops the per-step products h @ U and d a @ U^T are `np.dot` into
-preallocated buffers, which calls BLAS (Numba needs SciPy for it); hand-written product
-loops matched it at 32 units and took about twice as long for the product at 128.
+The LSTM, the model most users time first, is built for speed:
+- the batch is split into parts, one per thread (threads.py decides how many from the
+  work), and each part runs through every step on its own: the rows of a batch never
+  interact, so the threads meet once per call, not once per step;
+- per step and part there is one product, [x_t, h_{t-1}] @ [W; U] (BLAS, into a
+  buffer that stays in cache), so no (time, batch, 4*units) input projection is built;
+- the gates' sigmoid and tanh come from vector_math.py, and every loop is written so
+  LLVM vectorises it (see `_activate_gates`): libm's scalar exp and tanh cost several
+  times the rest of a step;
+- without a graph the loop keeps no states for backward, and for the last h alone
+  (return_sequences=False) writes no other step.
+Backward runs the same parts through time in reverse; the weight and input gradients
+are then single products on (time * batch) rows, split across threads (math.py).
 
-What limits the loops is the scalar exp of every gate: NumPy's ufuncs run exp and tanh
-with SIMD, Numba calls libm once per element. So sigmoid and tanh each take one exp and
-no branch (see `_tanh`); libm's tanh alone cost about as much as the rest of the loop.
+SimpleRNN and GRU keep the simpler design: the op's input projection, one loop over
+the whole batch, `np.dot` per step into preallocated buffers.
 """
 import numpy as np
 from numba import njit, prange
@@ -19,8 +25,7 @@ from numba import njit, prange
 from minidl.kernels.numba_cpu import threads, vector_math
 from minidl.kernels.numba_cpu.math import MIN_ROWS, matmul
 from minidl.kernels.numba_cpu.threads import bounds
-from minidl.kernels.reference.recurrent import (RECURRENT_ACTIVATIONS, flat_product, gru_weight_gradients,
-                                                previous_states)
+from minidl.kernels.reference.recurrent import flat_product, gate_activation, gru_weight_gradients, previous_states
 
 
 @njit(cache=True)
@@ -38,16 +43,34 @@ def _tanh(x):
     return 2.0 / (1.0 + np.exp(-2.0 * x)) - 1.0
 
 
+@njit(cache=True)
+def _hard_sigmoid(x):
+    # Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1).
+    return min(max(0.2 * x + 0.5, 0.0), 1.0)
+
+
+@njit(cache=True)
+def _gate(x, hard):
+    """The recurrent activation: hard_sigmoid when `hard`, else sigmoid."""
+    return _hard_sigmoid(x) if hard else _sigmoid(x)
+
+
+@njit(cache=True)
+def _gate_derivative(s, hard):
+    """d gate / d pre-activation from the gate value s (as reference.gate_derivative)."""
+    if hard:
+        return 0.2 if 0.0 < s < 1.0 else 0.0
+    return s * (1.0 - s)
+
+
+def _is_hard(recurrent_activation):
+    """The loops' flag for `recurrent_activation`; an unknown name is a ValueError."""
+    gate_activation(recurrent_activation)
+    return recurrent_activation == "hard_sigmoid"
+
+
 def _contiguous(*arrays):
     return [np.ascontiguousarray(a) for a in arrays]
-
-
-def _hard(recurrent_activation):
-    """True for the hard sigmoid, False for the sigmoid (the compiled loops take a flag)."""
-    if recurrent_activation not in RECURRENT_ACTIVATIONS:
-        raise ValueError(f"recurrent_activation must be one of {', '.join(RECURRENT_ACTIVATIONS)}, "
-                         f"got {recurrent_activation!r}")
-    return recurrent_activation == "hard_sigmoid"
 
 
 # ------------------------------------------------------------------------- SimpleRNN
@@ -121,9 +144,9 @@ def _activate_gates(a, units, hard):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _gate_derivative(s, hard):
-    """d gate / d pre-activation from the gate's value s: s (1 - s) for the sigmoid, 0.2
-    where the hard sigmoid is not clipped. Both are computed and one kept by weights
+def _gate_slope(s, hard):
+    """_gate_derivative for the vectorised LSTM loop: s (1 - s) for the sigmoid and 0.2
+    where the hard sigmoid is not clipped are both computed and one kept by the weight
     hard = 0 or 1 (exact), since a branch would keep the loop from vectorising."""
     zero, one, _, fifth, _ = vector_math.plain_constants(s)
     clipped_slope = fifth if zero < s < one else zero
@@ -199,10 +222,10 @@ def _lstm_backward_loop(grad_hs, cs, gates, c0, recurrent_t, hard, parts, grad_a
                     one = vector_math.plain_constants(tanh_c)[1]  # keeps float32 in float32
                     dh = dh_row[j]
                     dc = dh * o[j] * (one - tanh_c * tanh_c) + dc_row[j]
-                    d_i[j] = dc * g[j] * _gate_derivative(i[j], hard)
-                    d_f[j] = dc * c_prev[j] * _gate_derivative(f[j], hard)
+                    d_i[j] = dc * g[j] * _gate_slope(i[j], hard)
+                    d_f[j] = dc * c_prev[j] * _gate_slope(f[j], hard)
                     d_g[j] = dc * i[j] * (one - g[j] * g[j])
-                    d_o[j] = dh * tanh_c * _gate_derivative(o[j], hard)
+                    d_o[j] = dh * tanh_c * _gate_slope(o[j], hard)
                     dc_row[j] = dc * f[j]
                 _copy(grad_a[t, n], row)
             np.dot(d_a, recurrent_t, dh_next)
@@ -229,7 +252,7 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     # Without `save` the loop writes no states: one-element placeholders keep the types.
     cs = np.empty((steps, batch, units) if save else (1, 1, 1), dtype=x.dtype)
     gates = np.empty((steps, batch, 4 * units) if save else (1, 1, 1), dtype=x.dtype)
-    _lstm_forward_loop(x, h0, c0, weights, bias, _hard(recurrent_activation), bool(save),
+    _lstm_forward_loop(x, h0, c0, weights, bias, _is_hard(recurrent_activation), bool(save),
                        _lstm_parts(batch, steps, features, units), hs, cs, gates)
     return (hs, cs, gates) if save else (hs, None, None)
 
@@ -242,7 +265,7 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
     grad_a = np.empty(gates.shape, dtype=gates.dtype)
     grad_h0 = np.empty((batch, units), dtype=hs.dtype)
     grad_c0 = np.empty_like(grad_h0)
-    hard = hs.dtype.type(_hard(recurrent_activation))  # a 0/1 weight in the loop's dtype
+    hard = hs.dtype.type(_is_hard(recurrent_activation))  # a 0/1 weight in the loop's dtype
     _lstm_backward_loop(grad_hs, cs, gates, c0, np.ascontiguousarray(recurrent_kernel.T),
                         hard, _lstm_parts(batch, steps, x.shape[2], units), grad_a, grad_h0, grad_c0)
     flat = grad_a.reshape(steps * batch, 4 * units)
@@ -254,7 +277,7 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
 
 # ------------------------------------------------------------------------------- GRU
 @njit(cache=True)
-def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
+def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after, hard):
     steps, batch, units = projected.shape[0], h0.shape[0], h0.shape[1]
     hs = np.empty((steps, batch, units), dtype=projected.dtype)
     gates = np.empty((steps, batch, 4 * units), dtype=projected.dtype)
@@ -266,7 +289,7 @@ def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
         np.dot(h, u_zr, a_zr)
         for b in range(batch):
             for j in range(2 * units):
-                gates[t, b, j] = _sigmoid(projected[t, b, j] + a_zr[b, j] + recurrent_bias[j])
+                gates[t, b, j] = _gate(projected[t, b, j] + a_zr[b, j] + recurrent_bias[j], hard)
         if reset_after:
             np.dot(h, u_h, m)
         else:
@@ -288,7 +311,7 @@ def _gru_forward_loop(projected, h0, u_zr, u_h, recurrent_bias, reset_after):
 
 
 @njit(cache=True)
-def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
+def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after, hard):
     steps, batch, units = h_prev_all.shape
     grad_projected = np.empty((steps, batch, 3 * units), dtype=h_prev_all.dtype)
     grad_m = np.empty_like(h_prev_all)
@@ -319,8 +342,8 @@ def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
                 else:
                     dr = via_m[b, j] * h_prev
                     dh_next[b, j] = dh * z + via_m[b, j] * r
-                d_zr[b, j] = dh * (h_prev - hh) * z * (1.0 - z)
-                d_zr[b, units + j] = dr * r * (1.0 - r)
+                d_zr[b, j] = dh * (h_prev - hh) * _gate_derivative(z, hard)
+                d_zr[b, units + j] = dr * _gate_derivative(r, hard)
                 grad_projected[t, b, j] = d_zr[b, j]
                 grad_projected[t, b, units + j] = d_zr[b, units + j]
         np.dot(d_zr, u_zr_t, via_zr)
@@ -328,16 +351,17 @@ def _gru_backward_loop(grad_hs, gates, h_prev_all, u_zr_t, u_h_t, reset_after):
     return grad_projected, grad_m, dh_next
 
 
-def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
+def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, recurrent_activation="sigmoid"):
     units = h0.shape[1]
     u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
-    return _gru_forward_loop(*_contiguous(projected, h0, u_zr, u_h, recurrent_bias), bool(reset_after))
+    return _gru_forward_loop(*_contiguous(projected, h0, u_zr, u_h, recurrent_bias), bool(reset_after),
+                             _is_hard(recurrent_activation))
 
 
-def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
+def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurrent_activation="sigmoid"):
     units = h0.shape[1]
     h_prev_all = previous_states(hs, h0)
     u_zr_t, u_h_t = recurrent_kernel[:, :2 * units].T, recurrent_kernel[:, 2 * units:].T
     grad_projected, grad_m, grad_h0 = _gru_backward_loop(
-        *_contiguous(grad_hs, gates, h_prev_all, u_zr_t, u_h_t), bool(reset_after))
+        *_contiguous(grad_hs, gates, h_prev_all, u_zr_t, u_h_t), bool(reset_after), _is_hard(recurrent_activation))
     return (grad_projected, grad_h0) + gru_weight_gradients(grad_projected, grad_m, gates, h_prev_all, reset_after)

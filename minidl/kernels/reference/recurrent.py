@@ -17,9 +17,14 @@ gate math; time-major slices `projected[t]` are contiguous. The gradient of the
 projection comes back as `grad_projected` (time, batch, G*units), from which the op gets
 the gradients of x, kernel and bias with matrix products outside the loop.
 
-Equations follow Keras (activation tanh, recurrent activation sigmoid, gate order
-LSTM i, f, c, o and GRU z, r, h); `sigmoid` is evaluated as 1 / (1 + e^-|x|) and mirrored
-for x < 0 so e^x never overflows.
+Equations follow Keras (activation tanh, gate order LSTM i, f, c, o and GRU z, r, h).
+The gates' activation, `recurrent_activation`, is "sigmoid" (Keras' default since 2.3.0)
+or "hard_sigmoid", Keras 2's piecewise-linear clip(0.2 x + 0.5, 0, 1), the default before
+(Keras 3 changed hard_sigmoid's slope to 1/6, clip(x / 6 + 0.5, 0, 1); minidl does not
+offer that form).
+Every LSTM and GRU kernel takes it as a trailing keyword argument; backward derives the
+gate's derivative from the saved gate value (`gate_derivative`). `sigmoid` is evaluated
+as 1 / (1 + e^-|x|) and mirrored for x < 0 so e^x never overflows.
 """
 from minidl.backend import get_array_module
 
@@ -29,6 +34,34 @@ def sigmoid(x):
     xp = get_array_module(x)
     e = xp.exp(-xp.abs(x))
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def hard_sigmoid(x):
+    """Keras 2's hard_sigmoid: clip(0.2 x + 0.5, 0, 1), linear on -2.5 < x < 2.5."""
+    xp = get_array_module(x)
+    return xp.clip(0.2 * x + 0.5, 0, 1).astype(x.dtype, copy=False)
+
+
+GATE_ACTIVATIONS = {"sigmoid": sigmoid, "hard_sigmoid": hard_sigmoid}
+
+
+def gate_activation(recurrent_activation):
+    """The gate activation function named `recurrent_activation`."""
+    try:
+        return GATE_ACTIVATIONS[recurrent_activation]
+    except KeyError:
+        raise ValueError(f"unknown recurrent_activation {recurrent_activation!r}: "
+                         f"choose one of {', '.join(GATE_ACTIVATIONS)}") from None
+
+
+def gate_derivative(s, recurrent_activation):
+    """d gate / d pre-activation from the gate value s: sigmoid s (1 - s); hard_sigmoid
+    0.2 where 0 < s < 1 and 0 where it is clipped."""
+    if recurrent_activation == "sigmoid":
+        return s * (1 - s)
+    gate_activation(recurrent_activation)  # an unknown name is a ValueError
+    xp = get_array_module(s)
+    return xp.where((s > 0) & (s < 1), 0.2, 0.0).astype(s.dtype, copy=False)
 
 
 def previous_states(states, initial):
@@ -70,29 +103,6 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 
 # ------------------------------------------------------------------------------ LSTM
-#: The LSTM gates' activations (`recurrent_activation`, Keras' name).
-RECURRENT_ACTIVATIONS = ("sigmoid", "hard_sigmoid")
-
-
-def hard_sigmoid(x):
-    """Keras 2's hard sigmoid, clip(0.2 x + 0.5, 0, 1) (Keras 3 changed the slope to 1/6)."""
-    xp = get_array_module(x)
-    return xp.clip(x * x.dtype.type(0.2) + x.dtype.type(0.5), 0, 1).astype(x.dtype, copy=False)
-
-
-def gate(a, recurrent_activation):
-    """A gate's value from its pre-activation: sigmoid or hard_sigmoid."""
-    return hard_sigmoid(a) if recurrent_activation == "hard_sigmoid" else sigmoid(a)
-
-
-def gate_derivative(s, recurrent_activation):
-    """d gate / d pre-activation from the gate's value s: s (1 - s) for the sigmoid;
-    0.2 for the hard sigmoid where it is not clipped (0 < s < 1), else 0."""
-    if recurrent_activation == "hard_sigmoid":
-        return s.dtype.type(0.2) * ((s > 0) & (s < 1))
-    return s * (1 - s)
-
-
 def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid",
                  return_sequences=True, save=True):
     """Hochreiter & Schmidhuber (1997) with a forget gate, Keras' gate order i, f, c, o,
@@ -110,6 +120,7 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     their activations, else None for both.
     """
     xp = get_array_module(x)
+    gate = gate_activation(recurrent_activation)
     batch, steps, features = x.shape
     units = h0.shape[1]
     x_tm = x.transpose(1, 0, 2).reshape(steps * batch, features)
@@ -121,10 +132,10 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     h, c = h0, c0
     for t in range(steps):
         a = projected[t] + h @ recurrent_kernel
-        i = gate(a[:, :units], recurrent_activation)
-        f = gate(a[:, units:2 * units], recurrent_activation)
+        i = gate(a[:, :units])
+        f = gate(a[:, units:2 * units])
         g = xp.tanh(a[:, 2 * units:3 * units])
-        o = gate(a[:, 3 * units:], recurrent_activation)
+        o = gate(a[:, 3 * units:])
         c = f * c + i * g
         h = o * xp.tanh(c)
         hs[t if keep_all else 0] = h
@@ -178,12 +189,13 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
 
 
 # ------------------------------------------------------------------------------- GRU
-def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
-    """Cho et al. (2014) in Keras' form, gate order z, r, h, with b_r = recurrent_bias:
+def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, recurrent_activation="sigmoid"):
+    """Cho et al. (2014) in Keras' form, gate order z, r, h, with b_r = recurrent_bias
+    and s = the recurrent activation (sigmoid or hard_sigmoid):
 
         [x_z, x_r, x_h] = projected_t              (x_t @ W + input bias)
-        z = sigmoid(x_z + h_{t-1} @ U_z + b_rz)
-        r = sigmoid(x_r + h_{t-1} @ U_r + b_rr)
+        z = s(x_z + h_{t-1} @ U_z + b_rz)
+        r = s(x_r + h_{t-1} @ U_r + b_rr)
         reset_after=True  (Keras' default, CuDNN's):  m = h_{t-1} @ U_h + b_rh,
                                                         hh = tanh(x_h + r * m)
         reset_after=False (the 2014 paper):            m = (r * h_{t-1}) @ U_h + b_rh,
@@ -195,6 +207,7 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
     4*units): z, r, hh and m (the backward of reset_after=True needs m for dr).
     """
     xp = get_array_module(projected)
+    gate = gate_activation(recurrent_activation)
     units = h0.shape[1]
     steps = projected.shape[0]
     u_zr, u_h = recurrent_kernel[:, :2 * units], recurrent_kernel[:, 2 * units:]
@@ -202,7 +215,7 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
     gates = xp.empty((steps, h0.shape[0], 4 * units), dtype=projected.dtype)
     h = h0
     for t in range(steps):
-        zr = sigmoid(projected[t, :, :2 * units] + h @ u_zr + recurrent_bias[:2 * units])
+        zr = gate(projected[t, :, :2 * units] + h @ u_zr + recurrent_bias[:2 * units])
         z, r = zr[:, :units], zr[:, units:]
         if reset_after:
             m = h @ u_h + recurrent_bias[2 * units:]
@@ -216,17 +229,18 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after):
     return hs, gates
 
 
-def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
+def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurrent_activation="sigmoid"):
     """Backprop through time of gru_forward. Per step, from dh = grad_hs[t] + dh_next:
 
         dz = dh (h_{t-1} - hh);  d x_h = dh (1 - z)(1 - hh^2);  dh_{t-1} = dh z
         reset_after=True:   dr = d x_h m;        d m = d x_h r
         reset_after=False:  d m = d x_h;  d(r h_{t-1}) = d m @ U_h^T
                             dr = d(r h_{t-1}) h_{t-1};  dh_{t-1} += d(r h_{t-1}) r
-        d a_z = dz z(1-z);  d a_r = dr r(1-r);  dh_{t-1} += [d a_z, d a_r] @ U_zr^T
+        d a_z = dz s'(z);  d a_r = dr s'(r);  dh_{t-1} += [d a_z, d a_r] @ U_zr^T
                             (+ d m @ U_h^T when reset_after)
 
-    Returns grad_projected (T, B, 3*units), grad_h0, grad_recurrent_kernel and
+    with s' the gate derivative (z(1-z) for sigmoid, see `gate_derivative`). Returns
+    grad_projected (T, B, 3*units), grad_h0, grad_recurrent_kernel and
     grad_recurrent_bias (3*units,).
     """
     xp = get_array_module(grad_hs)
@@ -253,7 +267,8 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after):
             d_reset_h = d_m @ u_h.T
             dr = d_reset_h * h_prev
             dh_prev = dh_prev + d_reset_h * r
-        d_zr = xp.concatenate([dh * (h_prev - hh) * z * (1 - z), dr * r * (1 - r)], axis=1)
+        d_zr = xp.concatenate([dh * (h_prev - hh) * gate_derivative(z, recurrent_activation),
+                               dr * gate_derivative(r, recurrent_activation)], axis=1)
         grad_projected[t] = xp.concatenate([d_zr, d_xh], axis=1)
         grad_m[t] = d_m
         dh_next = dh_prev + d_zr @ u_zr.T
