@@ -24,6 +24,8 @@ POOL_GEOMETRY = [
 ]
 DTYPES = [np.float32, np.float64]
 
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
+
 
 def tolerance(dtype):
     return {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-12, "atol": 1e-12}

@@ -10,6 +10,8 @@ from minidl import kernels
 from minidl.kernels import reference_kernel
 
 DTYPES = [np.float32, np.float64]
+
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
 CELLS = ["rnn", "lstm", "gru_reset_after", "gru_reset_before"]
 
 
