@@ -27,12 +27,10 @@ if TEST_THREADS > 1:
 
 from pathlib import Path  # noqa: E402
 
-import numba  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import minidl  # noqa: E402
-from minidl.kernels.numba_cpu import threads as numba_threads  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -61,10 +59,14 @@ def _thread_count(request, monkeypatch):
     if TEST_THREADS == 1 or request.node.get_closest_marker("threads") is None:
         yield
         return
-    # Numba's compiled products call SciPy's BLAS, a library of its own: loaded first, so
-    # that threadpoolctl finds it too.
+    # Imported here, so that the suite collects without Numba (benchmarks/gpu_check.sh's
+    # dry run may use a bare python3). Numba's compiled products call SciPy's BLAS, a
+    # library of its own: loaded first, so that threadpoolctl finds it too.
+    import numba
     import scipy.linalg  # noqa: F401
     from threadpoolctl import threadpool_limits
+
+    from minidl.kernels.numba_cpu import threads as numba_threads
 
     monkeypatch.setattr(numba_threads, "GRAIN_SIZE", 1)
     previous = numba.get_num_threads()
