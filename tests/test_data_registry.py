@@ -24,7 +24,6 @@ from minidl.data import (
 )
 
 CONTENT = b"url,isMalicious\ngoogle.com,0\nevil.ru/login,1\n"
-REPO = Path(__file__).resolve().parents[1]
 
 
 def make_dataset(url=None, sha256=hashlib.sha256(CONTENT).hexdigest(), git_blob=None, name="tiny"):
@@ -238,20 +237,11 @@ def test_registry_entries_are_complete():
 
 
 # ------------------------------------------------------------------- the shared data sets
-def shared_file(dataset):
-    """The data set's file in $MINIDL_DATA_DIR or ../shared/data next to the repo, else skip."""
-    folders = [os.environ.get("MINIDL_DATA_DIR"), REPO.parent / "shared" / "data"]
-    for folder in filter(None, folders):
-        if (Path(folder) / dataset.path).is_file():
-            return Path(folder) / dataset.path
-    pytest.skip(f"shared data absent: {dataset.path} is in neither $MINIDL_DATA_DIR nor {folders[1]}")
-
-
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", sorted(name for name in DATASETS if name != "url-incertum-mega"))
-def test_shared_files_match_the_registry(name):
+def test_shared_files_match_the_registry(name, shared_data):
     dataset = DATASETS[name]
-    path = shared_file(dataset)
+    path = shared_data(dataset.path)
     assert fetch(dataset, data_dir=path.parents[len(Path(dataset.path).parts) - 1]) == path
     texts, labels, report = load_text_csv(path, dataset.text_column, dataset.label_column)
     assert report.rows == dataset.rows == len(texts) and report.n_skipped == 0

@@ -223,25 +223,64 @@ def reference_kernels():
     return found
 
 
-def twin_module(target_package, family):
-    """kernels/<target_package>/<family>.py, or None where that target has no such file."""
-    try:
-        return importlib.import_module(f"minidl.kernels.{target_package}.{family}")
-    except ModuleNotFoundError as error:
-        if error.name != f"minidl.kernels.{target_package}.{family}":
-            raise
-        return None
+def declared(target):
+    """{(family, name)} of the kernels `target` declares in minidl.kernels (NUMBA_KERNELS,
+    CUDA_KERNELS)."""
+    return {(family, name) for family, names in kernels.DECLARED[target].items() for name in names}
 
 
-def expected_kernel(target_package, family, name, reference):
-    """The dispatch rule: the target's own twin when it has one, else the reference."""
-    module = twin_module(target_package, family)
-    return getattr(module, name, reference) if module is not None else reference
+def defined_by(target):
+    """{(family, name)} of the reference kernels that `target`'s own modules define."""
+    found = set()
+    for family, name, _ in reference_kernels():
+        try:
+            kernels.own_kernel(target, family, name)
+        except LookupError:
+            continue
+        found.add((family, name))
+    return found
+
+
+def assert_target_defines_its_declared_kernels(target):
+    """The declaration is the truth both ways: a declared kernel the target lost (renamed,
+    deleted) would silently run the reference; an undeclared one would escape the twin
+    tests' lists."""
+    package, table = f"minidl/kernels/{kernels._PACKAGES[target]}", f"{target.upper()}_KERNELS"
+    listed, defined = declared(target), defined_by(target)
+    references = {(family, name) for family, name, _ in reference_kernels()}
+    assert listed <= references, f"{table} names kernels with no reference twin: {sorted(listed - references)}"
+    assert not listed - defined, (f"{package} lacks {sorted(listed - defined)}, declared in {table}: "
+                                  "calls would silently run the reference")
+    assert not defined - listed, f"{package} defines {sorted(defined - listed)}: declare them in minidl.kernels.{table}"
 
 
 def test_every_reference_family_is_found():
     families = {family for family, _, _ in reference_kernels()}
     assert {"activation", "dropout", "embedding", "conv", "pool", "recurrent"} <= families
+
+
+def test_the_numba_target_defines_every_declared_kernel():
+    assert_target_defines_its_declared_kernels("numba")
+
+
+def test_the_cuda_target_defines_every_declared_kernel(fake_cupy):
+    assert_target_defines_its_declared_kernels("cuda")
+
+
+def test_own_kernel_never_returns_the_fallback():
+    assert kernels.own_kernel("numba", "conv", "conv2d_backward").__module__ == "minidl.kernels.numba_cpu.conv"
+    # numba_cpu/conv.py imports the reference's output_size: that is not a kernel of its own
+    with pytest.raises(LookupError, match="kernels/numba_cpu/conv.py defines no output_size of its own"):
+        kernels.own_kernel("numba", "conv", "output_size")
+    with pytest.raises(LookupError, match="kernels/numba_cpu/activation.py defines no no_such_kernel"):
+        kernels.own_kernel("numba", "activation", "no_such_kernel")
+    with pytest.raises(LookupError, match="kernels/numba_cpu/no_such_family.py defines no relu_forward"):
+        kernels.own_kernel("numba", "no_such_family", "relu_forward")
+
+
+def expected_kernel(target, family, name, reference):
+    """What dispatch must return: the target's own kernel where declared, else the reference."""
+    return kernels.own_kernel(target, family, name) if (family, name) in declared(target) else reference
 
 
 @pytest.mark.parametrize("target", ["numpy", "numba"])
@@ -250,7 +289,7 @@ def test_numpy_arrays_dispatch_to_the_cpu_target(target):
     with kernels.use(target):
         assert kernels.target_for(x) == target
         for family, name, reference in reference_kernels():
-            expected = reference if target == "numpy" else expected_kernel("numba_cpu", family, name, reference)
+            expected = reference if target == "numpy" else expected_kernel("numba", family, name, reference)
             assert kernels.get_kernel(family, name, x) is expected, f"{family}.{name}"
         relu = kernels.get_kernel("activation", "relu_forward", x)
     assert relu.__module__ == ("minidl.kernels.reference.activation" if target == "numpy" else "minidl.kernels.numba_cpu.activation")
@@ -271,42 +310,29 @@ def test_an_unknown_minidl_kernels_is_a_value_error(monkeypatch):
         kernels.cpu_target()
 
 
-# What runs as a custom CuPy kernel; every other reference kernel serves CuPy arrays as
-# written (its array module comes from the inputs). docs/gpu.md lists the same.
-CUDA_KERNELS = {
-    "activation": {"relu_forward", "relu_backward", "elu_forward", "elu_backward"},
-    "dropout": {"dropout_forward", "dropout_backward"},
-    "embedding": {"embedding_backward"},
-    "conv": {"conv2d_forward", "conv2d_backward"},
-    "pool": {"max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"},
-    "recurrent": {"rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"},
-}
-
-
 def test_cupy_arrays_dispatch_to_the_cuda_target_or_fall_back(fake_cupy):
     x, host = on_fake_gpu([1.0]), np.zeros(1, dtype=np.float32)
     assert kernels.target_for(x) == "cuda" and kernels.target_for(host, x) == "cuda"
-    own = {}
     for family, name, reference in reference_kernels():
-        got = kernels.get_kernel(family, name, x)
-        assert got is expected_kernel("cuda", family, name, reference), f"{family}.{name}"
-        if got is not reference:
-            own.setdefault(family, set()).add(name)
-    assert own == CUDA_KERNELS
+        assert kernels.get_kernel(family, name, x) is expected_kernel("cuda", family, name, reference), f"{family}.{name}"
     # The fallback is the reference itself, which takes CuPy from its inputs.
     assert kernels.get_kernel("embedding", "embedding_forward", x) is kernels.reference_kernel("embedding", "embedding_forward")
 
 
-def test_cuda_twins_take_the_reference_arguments(fake_cupy):
-    """Same names and parameters as the reference twin: an ElementwiseKernel's inputs
-    by name, a Python function by its signature."""
-    for family, names in CUDA_KERNELS.items():
-        cuda = importlib.import_module(f"minidl.kernels.cuda.{family}")
-        for name in names:
-            reference = list(inspect.signature(kernels.reference_kernel(family, name)).parameters)
-            twin = getattr(cuda, name)
-            got = twin.parameter_names() if isinstance(twin, UncompiledKernel) else list(inspect.signature(twin).parameters)
-            assert got == reference, f"cuda {family}.{name}{tuple(got)} vs reference{tuple(reference)}"
+def parameter_names(twin):
+    """An ElementwiseKernel's inputs by name, a Python function's by its signature."""
+    return twin.parameter_names() if isinstance(twin, UncompiledKernel) else list(inspect.signature(twin).parameters)
+
+
+@pytest.mark.parametrize("target", ["numba", "cuda"])
+def test_twins_take_the_reference_arguments(target, request):
+    """Same names and parameters as the reference twin."""
+    if target == "cuda":
+        request.getfixturevalue("fake_cupy")
+    for family, name in sorted(declared(target)):
+        reference = list(inspect.signature(kernels.reference_kernel(family, name)).parameters)
+        got = parameter_names(kernels.own_kernel(target, family, name))
+        assert got == reference, f"{target} {family}.{name}{tuple(got)} vs reference{tuple(reference)}"
 
 
 def test_ops_on_cupy_arrays_reach_the_cuda_kernels(fake_cupy):

@@ -1,16 +1,37 @@
-"""The documentation runs as written.
+"""The documentation runs as written and prints what it says.
 
 - docs/tour.md: every ```python block, in order, in one fresh namespace, and every
-  ```bash block in a shell, all in a temporary working directory;
-- README.md: its ```python blocks the same way (its shell blocks install packages);
+  ```bash block in a shell, all in a temporary working directory; what each block
+  prints is compared with the ```output block right under it, and a block without one
+  must print nothing;
+- README.md: its ```python blocks the same way (its shell blocks install packages); an
+  ```output block under one is compared too, but a block may print without one;
 - the tour's line references, `path:first-last` (`Name`): the lines lie inside Name's
   definition, so the tour is updated when the code moves;
 - the docstring examples (>>>) of the main public functions, run with doctest.
 
 A block whose info string carries `no-run` (```python no-run) is skipped: it needs a
 GPU, MPI or the data. ```text and unlabelled blocks are never run.
+
+How a block (a new tour stop's, say) declares its output: right under it, with only
+blank lines between, a fenced block whose info string is `output`, holding what the
+block prints to stdout, as doctest compares it: `...` stands for any text (ELLIPSIS)
+and runs of whitespace compare equal (NORMALIZE_WHITESPACE). For example
+
+    ```python
+    print(F.relu(minidl.tensor([-1.0, 2.0])))
+    ```
+
+    ```output
+    tensor([0. 2.], dtype=float32)
+    ```
+
+A block that shows an error prints it from an `except` branch (stop 8): should the
+call stop raising, the block prints nothing and the comparison fails. Every ```output
+block must sit under a block that runs.
 """
 import ast
+import contextlib
 import doctest
 import importlib
 import io
@@ -29,6 +50,10 @@ README = REPO / "README.md"
 
 #: Which fenced blocks of which file run.
 RUN = {TOUR: ("python", "bash"), README: ("python",)}
+#: Whether a block of the file that prints must say what, in an ```output block.
+OUTPUT_DECLARED = {TOUR: True, README: False}
+#: How printed and stated output are compared.
+OUTPUT_FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
 #: Modules whose docstring examples are doctests.
 DOCTEST_MODULES = (
@@ -48,6 +73,7 @@ class Block:
     language: str
     flags: tuple
     source: str
+    end: int  # 1-based line of its closing fence
 
 
 def code_blocks(path):
@@ -64,19 +90,49 @@ def code_blocks(path):
         while end < len(lines) and lines[end].strip() != "```":
             end += 1
         body = [line[len(indent):] if line.startswith(indent) else line for line in lines[i + 1:end]]
-        blocks.append(Block(i + 2, language, flags, "\n".join(body) + "\n"))
+        blocks.append(Block(i + 2, language, flags, "\n".join(body) + "\n", end + 1))
         i = end + 1
     return blocks
 
 
-def runnable(path):
-    return [b for b in code_blocks(path) if b.language in RUN[path] and "no-run" not in b.flags]
+def is_runnable(block, path):
+    return block.language in RUN[path] and "no-run" not in block.flags
+
+
+def with_stated_output(path):
+    """(block, its ```output block or None) for every block of `path` that runs."""
+    lines = path.read_text(encoding="utf-8").splitlines()
+    blocks = code_blocks(path)
+    pairs = []
+    for block, below in zip(blocks, blocks[1:] + [None]):
+        if not is_runnable(block, path):
+            continue
+        # only blank lines between this block's closing fence and the output block's opening one
+        adjacent = below is not None and not any(line.strip() for line in lines[block.end:below.line - 2])
+        pairs.append((block, below if adjacent and below.language == "output" else None))
+    return pairs
+
+
+def assert_prints_as_stated(path, block, printed, stated):
+    where = f"{path.name}, {block.language} block at line {block.line}"
+    if stated is None:
+        assert not OUTPUT_DECLARED[path] or printed == "", (
+            f"{where} prints\n{printed}but has no ```output block under it saying so")
+        return
+    checker = doctest.OutputChecker()
+    if not checker.check_output(stated.source, printed, OUTPUT_FLAGS):
+        difference = checker.output_difference(doctest.Example("", stated.source), printed, OUTPUT_FLAGS)
+        raise AssertionError(f"{where} does not print what the ```output block at line {stated.line} says:\n{difference}")
 
 
 def run_python(block, namespace, path):
+    """Run the block in `namespace`; what it printed."""
     # Blank lines in front, so a traceback gives the line number in the Markdown file.
     code = compile("\n" * (block.line - 1) + block.source, str(path), "exec")
-    exec(code, namespace)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        exec(code, namespace)
+    return printed.getvalue()
 
 
 def run_bash(block, path):
@@ -87,19 +143,25 @@ def run_bash(block, path):
                             env=env, timeout=300)
     assert result.returncode == 0, (f"{path.name}, shell block at line {block.line} exited {result.returncode}:\n"
                                     f"{block.source}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}")
+    return result.stdout
 
 
 @pytest.mark.parametrize("path", [TOUR, README], ids=lambda p: p.name)
-def test_code_blocks_run_in_order(path, tmp_path, monkeypatch):
-    blocks = runnable(path)
-    assert blocks, f"{path.name} has no runnable code block"
+def test_code_blocks_run_in_order_and_print_what_they_state(path, tmp_path, monkeypatch):
+    pairs = with_stated_output(path)
+    assert pairs, f"{path.name} has no runnable code block"
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__main__"}
-    for block in blocks:
-        if block.language == "python":
-            run_python(block, namespace, path)
-        else:
-            run_bash(block, path)
+    for block, stated in pairs:
+        printed = run_python(block, namespace, path) if block.language == "python" else run_bash(block, path)
+        assert_prints_as_stated(path, block, printed, stated)
+
+
+@pytest.mark.parametrize("path", [TOUR, README], ids=lambda p: p.name)
+def test_every_output_block_sits_under_a_block_that_runs(path):
+    claimed = {stated.line for _, stated in with_stated_output(path) if stated is not None}
+    orphans = [b.line for b in code_blocks(path) if b.language == "output" and b.line not in claimed]
+    assert not orphans, f"{path.name}: the ```output blocks at lines {orphans} are under no block that runs"
 
 
 def definition_span(path, dotted_name):
@@ -137,8 +199,26 @@ def test_markdown_blocks_are_found_with_their_flags(tmp_path):
     page = tmp_path / "page.md"
     page.write_text("x\n```python\na = 1\n```\n- item\n\n  ```bash no-run\n  exit 1\n  ```\n```text\nno\n```\n")
     blocks = code_blocks(page)
-    assert [(b.line, b.language, b.flags, b.source) for b in blocks] == [
-        (3, "python", (), "a = 1\n"), (8, "bash", ("no-run",), "exit 1\n"), (11, "text", (), "no\n")]
+    assert [(b.line, b.language, b.flags, b.source, b.end) for b in blocks] == [
+        (3, "python", (), "a = 1\n", 4), (8, "bash", ("no-run",), "exit 1\n", 9), (11, "text", (), "no\n", 12)]
+
+
+def test_output_blocks_pair_with_the_block_right_above(tmp_path, monkeypatch):
+    page = tmp_path / "page.md"
+    page.write_text("```python\nprint(1)\n```\n\n```output\n1\n```\n```python\nprint(2)\n```\nprose\n"
+                    "```output\n2\n```\n")
+    monkeypatch.setitem(RUN, page, ("python",))
+    monkeypatch.setitem(OUTPUT_DECLARED, page, False)
+    pairs = with_stated_output(page)
+    assert [(block.line, stated.line if stated else None) for block, stated in pairs] == [(2, 6), (9, None)]
+    block, stated = pairs[0]
+    assert_prints_as_stated(page, block, "1\n", stated)
+    with pytest.raises(AssertionError, match="does not print what the ```output block at line 6 says"):
+        assert_prints_as_stated(page, block, "2\n", stated)
+    assert_prints_as_stated(page, pairs[1][0], "2\n", None)  # undeclared output is allowed here ...
+    monkeypatch.setitem(OUTPUT_DECLARED, page, True)  # ... and not here
+    with pytest.raises(AssertionError, match="has no ```output block under it"):
+        assert_prints_as_stated(page, pairs[1][0], "2\n", None)
 
 
 @pytest.mark.parametrize("name", DOCTEST_MODULES)

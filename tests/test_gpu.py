@@ -8,10 +8,6 @@ them with `pytest -m gpu` or `bash benchmarks/gpu_check.sh`. The unmarked tests 
 end run everywhere: they hold the op table to minidl.functional and run it on the CPU,
 so a case that cannot run is caught before it reaches a GPU.
 """
-import ast
-import importlib
-import pkgutil
-from pathlib import Path
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -293,8 +289,7 @@ def test_cuda_kernels_match_their_reference_twins_on_cupy_arrays(dtype):
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     for family, name, host_args in kernel_calls(dtype, np.random.default_rng(2)):
         args = tuple(cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in host_args)
-        cuda = kernels.get_kernel(family, name, *[a for a in args if backend.is_cupy_array(a)])
-        assert cuda is not kernels.reference_kernel(family, name), f"{family}.{name} has no CuPy twin"
+        cuda = kernels.own_kernel("cuda", family, name)  # a LookupError where the CuPy twin is missing
         got = _as_tuple(cuda(*args))
         expected = _as_tuple(kernels.reference_kernel(family, name)(*args))  # the reference, on CuPy
         assert len(got) == len(expected)
@@ -312,7 +307,7 @@ def test_embedding_gradient_is_deterministic_and_matches_sequential_sums():
     rng = np.random.default_rng(3)
     ids = rng.integers(0, 5, size=(64, 50))  # every row is hit hundreds of times
     grad = rng.standard_normal((64, 50, 8)).astype(np.float32)
-    backward = kernels.get_kernel("embedding", "embedding_backward", cupy.asarray(grad))
+    backward = kernels.own_kernel("cuda", "embedding", "embedding_backward")
     first = backward(cupy.asarray(grad), cupy.asarray(ids), 6)
     again = backward(cupy.asarray(grad), cupy.asarray(ids), 6)
     np.testing.assert_array_equal(cupy.asnumpy(first), cupy.asnumpy(again))
@@ -325,7 +320,7 @@ def test_embedding_gradient_is_deterministic_and_matches_sequential_sums():
 def test_dropout_masks_repeat_per_seed_and_equal_the_numba_masks():
     cupy = backend.cupy_module()
     x = np.random.default_rng(4).standard_normal((50, 60)).astype(np.float32)
-    forward = kernels.get_kernel("dropout", "dropout_forward", cupy.asarray(x))
+    forward = kernels.own_kernel("cuda", "dropout", "dropout_forward")
     y, keep = forward(cupy.asarray(x), 0.3, 12345)
     y_again, keep_again = forward(cupy.asarray(x), 0.3, 12345)
     _, keep_other = forward(cupy.asarray(x), 0.3, 12346)
@@ -333,8 +328,7 @@ def test_dropout_masks_repeat_per_seed_and_equal_the_numba_masks():
     np.testing.assert_array_equal(cupy.asnumpy(y), cupy.asnumpy(y_again))
     assert (cupy.asnumpy(keep) != cupy.asnumpy(keep_other)).mean() > 0.2
     assert abs(float(keep.mean()) - 0.7) < 0.02
-    with kernels.use("numba"):
-        cpu_y, cpu_keep = kernels.get_kernel("dropout", "dropout_forward", x)(x, 0.3, 12345)
+    cpu_y, cpu_keep = kernels.own_kernel("numba", "dropout", "dropout_forward")(x, 0.3, 12345)
     np.testing.assert_array_equal(cupy.asnumpy(keep), cpu_keep)
     np.testing.assert_array_equal(cupy.asnumpy(y), cpu_y)
 
@@ -451,27 +445,10 @@ def test_every_op_case_runs_on_the_cpu(case):
     assert any(g is not None for g in grads), f"{case.name}: no input got a gradient"
 
 
-def cuda_kernel_names():
-    """(family, name) of every public kernel in kernels/cuda, read from the source, since
-    importing those modules needs CuPy."""
-    package = importlib.import_module("minidl.kernels.cuda")
-    found = set()
-    for info in pkgutil.iter_modules(package.__path__):
-        tree = ast.parse(Path(package.__path__[0], f"{info.name}.py").read_text())
-        for node in tree.body:
-            if isinstance(node, ast.FunctionDef):
-                names = [node.name]
-            elif isinstance(node, ast.Assign):
-                names = [target.id for target in node.targets if isinstance(target, ast.Name)]
-            else:
-                names = []
-            found |= {(info.name, name) for name in names if not name.startswith("_")}
-    return found
-
-
 def test_every_cuda_kernel_has_a_valid_call_in_the_kernel_table():
     calls = kernel_calls(np.float64, np.random.default_rng(2))
     for family, name, args in calls:
         kernels.reference_kernel(family, name)(*args)  # the arguments suit the twin
     # dropout_forward is held to the Numba twin instead: the same stream, unlike the reference's.
-    assert {(family, name) for family, name, _ in calls} | {("dropout", "dropout_forward")} == cuda_kernel_names()
+    declared = {(family, name) for family, names in kernels.CUDA_KERNELS.items() for name in names}
+    assert {(family, name) for family, name, _ in calls} | {("dropout", "dropout_forward")} == declared

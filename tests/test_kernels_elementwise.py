@@ -1,6 +1,9 @@
 """The Numba activation, dropout and embedding kernels against their NumPy reference
-twins (float32 and float64), the dropout generator's keep rate and reproducibility, and
-gradchecks of the ops with the Numba target in force."""
+twins (float32 and float64), the dropout generator's keep rate and reproducibility, the
+reference dropout's own stream, and gradchecks of the ops on both CPU targets. CI runs
+this file again on two threads (`threads`, see conftest.py)."""
+import os
+
 import numba
 import numpy as np
 import pytest
@@ -19,6 +22,8 @@ from minidl.kernels.numba_cpu import threads as numba_threads
 DTYPES = [np.float32, np.float64]
 # float32 kernels may round the last bit differently (elu's expm1 is computed in float64).
 RTOL = {np.float32: 2e-7, np.float64: 1e-14}
+
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
 
 
 def reference(family, name):
@@ -94,32 +99,27 @@ def test_embedding_matches_reference(rng, dtype, ids_dtype):
     assert_same(numba_embedding.embedding_backward(grad, ids, 7), reference("embedding", "embedding_backward")(grad, ids, 7), dtype)
 
 
-class every_size_parallel:
-    """Lower the grain size to 1 so that tiny arrays take the multi-threaded path too."""
-
-    def __enter__(self):
-        self.grain = numba_threads.GRAIN_SIZE
-        numba_threads.GRAIN_SIZE = 1
-
-    def __exit__(self, *exc):
-        numba_threads.GRAIN_SIZE = self.grain
-
-
 @settings(max_examples=12, deadline=None)
-@given(rows=st.integers(1, 40), dim=st.integers(1, 9), vocab=st.integers(1, 12), threads=st.integers(1, 2))
-def test_embedding_backward_sums_every_row_once(rows, dim, vocab, threads):
-    """Any split of the columns across threads gives the reference sums exactly."""
+@given(rows=st.integers(1, 40), dim=st.integers(1, 9), vocab=st.integers(1, 12))
+def test_embedding_backward_sums_every_row_once(rows, dim, vocab):
+    """Any split of the columns across the threads in force gives the reference sums exactly."""
     rng = np.random.default_rng(rows * 100 + dim)
     ids = rng.integers(0, vocab, size=rows)
     grad = rng.standard_normal((rows, dim))
-    previous = numba.get_num_threads()
-    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    try:
-        with every_size_parallel():
-            actual = numba_embedding.embedding_backward(grad, ids, vocab)
-    finally:
-        numba.set_num_threads(previous)
+    actual = numba_embedding.embedding_backward(grad, ids, vocab)
     np.testing.assert_array_equal(actual, reference("embedding", "embedding_backward")(grad, ids, vocab))
+
+
+def test_the_threads_in_force():
+    """MINIDL_TEST_THREADS=n (CI's second run, see conftest.py) runs every test of this
+    file on n Numba and BLAS threads, whatever the array size."""
+    from threadpoolctl import threadpool_info
+
+    wanted = int(os.environ.get("MINIDL_TEST_THREADS", "1"))
+    assert numba.get_num_threads() == wanted
+    if wanted > 1:
+        assert numba_threads.GRAIN_SIZE == 1
+        assert {library["num_threads"] for library in threadpool_info() if library["user_api"] == "blas"} == {wanted}
 
 
 def test_small_arrays_run_on_one_thread_and_restore_the_count():
@@ -129,18 +129,6 @@ def test_small_arrays_run_on_one_thread_and_restore_the_count():
     assert numba.get_num_threads() == previous
     with numba_threads.threads_for(numba_threads.GRAIN_SIZE):
         assert numba.get_num_threads() == previous
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_parallel_path_matches_reference(rng, dtype):
-    x = (3 * rng.standard_normal((4, 9))).astype(dtype)
-    grad = rng.standard_normal(x.shape).astype(dtype)
-    out = reference("activation", "elu_forward")(x, 1.0)
-    with every_size_parallel():
-        assert_same(numba_activation.elu_forward(x, 1.0), out, dtype)
-        assert_same(numba_activation.elu_backward(grad, x, out, 1.0),
-                    reference("activation", "elu_backward")(grad, x, out, 1.0), dtype)
-        assert_same(numba_activation.relu_backward(grad, x), reference("activation", "relu_backward")(grad, x), dtype)
 
 
 # ------------------------------------------------------------ dropout generator
@@ -179,11 +167,16 @@ def test_dropout_mask_repeats_per_seed_and_differs_across_seeds():
 
 
 def test_dropout_mask_is_independent_of_the_thread_count():
+    """The threads in force (two in CI's second run) draw the one-thread mask."""
     x = np.ones(10_001, dtype=np.float64)
-    single = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
-    with every_size_parallel():
-        many = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
-    np.testing.assert_array_equal(single, many)
+    many = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        single = numba_dropout.dropout_forward(x, 0.3, seed=5)[1]
+    finally:
+        numba.set_num_threads(threads)
+    np.testing.assert_array_equal(many, single)
 
 
 def test_dropout_draws_are_uncorrelated_along_the_array():
@@ -193,7 +186,21 @@ def test_dropout_draws_are_uncorrelated_along_the_array():
         assert abs(np.corrcoef(kept[:-lag], kept[lag:])[0, 1]) < 0.02
 
 
-# ------------------------------------------------------- ops on the numba target
+# ------------------------------------------------------ the reference's own stream
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", [0, 11])
+def test_reference_dropout_draws_numpys_stream_for_the_seed(rng, dtype, seed):
+    """keep = default_rng(seed).random(x.shape, dtype=x.dtype) >= rate, as documented;
+    y = x * keep / (1 - rate) in x's dtype."""
+    x = rng.standard_normal((5, 6, 7)).astype(dtype)
+    out, keep = reference("dropout", "dropout_forward")(x, 0.4, seed)
+    expected = np.random.default_rng(seed).random(x.shape, dtype=dtype) >= 0.4
+    assert keep.dtype == np.bool_
+    np.testing.assert_array_equal(keep, expected)
+    assert_same(out, np.where(expected, x / 0.6, 0).astype(dtype), dtype)
+
+
+# ------------------------------------------------------------ ops on both targets
 def test_the_numba_target_dispatches_to_these_kernels():
     x = np.zeros(3)
     with kernels.use("numba"):
@@ -202,26 +209,29 @@ def test_the_numba_target_dispatches_to_these_kernels():
         assert kernels.get_kernel("embedding", "embedding_backward", x) is numba_embedding.embedding_backward
 
 
+@pytest.mark.parametrize("target", kernels.TARGETS)
 @pytest.mark.parametrize("op", [F.relu, lambda a: F.elu(a, 0.7), lambda a: F.dropout(a, 0.3, seed=9)],
                          ids=["relu", "elu", "dropout"])
-def test_gradcheck_elementwise_ops_on_numba(rng, op):
+def test_gradcheck_elementwise_ops(rng, op, target):
     x = minidl.tensor(away_from_zero(rng, (3, 4), np.float64), requires_grad=True)
-    with kernels.use("numba"):
+    with kernels.use(target):
         assert gradcheck(op, [x])
 
 
-def test_gradcheck_embedding_on_numba(rng):
+@pytest.mark.parametrize("target", kernels.TARGETS)
+def test_gradcheck_embedding(rng, target):
     weight = minidl.tensor(rng.standard_normal((5, 3)), requires_grad=True)
     ids = np.array([[0, 2, 2], [4, 0, 1]])
-    with kernels.use("numba"):
+    with kernels.use(target):
         assert gradcheck(lambda w: F.embedding(ids, w), [weight])
 
 
-def test_dropout_op_on_numba_uses_the_kernel_mask(rng):
+@pytest.mark.parametrize("target", kernels.TARGETS)
+def test_dropout_op_uses_the_kernel_mask(rng, target):
     x = minidl.tensor(rng.standard_normal((20, 30)), requires_grad=True)
-    with kernels.use("numba"):
+    with kernels.use(target):
         out = F.dropout(x, 0.25, seed=4)
         out.sum().backward()
-    _, keep = numba_dropout.dropout_forward(x.data, 0.25, seed=4)
+        _, keep = kernels.get_kernel("dropout", "dropout_forward", x.data)(x.data, 0.25, 4)
     np.testing.assert_array_equal(out.data != 0, keep)
     np.testing.assert_allclose(x.grad, keep / 0.75)

@@ -12,6 +12,8 @@ from minidl.kernels.numba_cpu import vector_math
 
 DTYPES = [np.float32, np.float64]
 
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
+
 
 @pytest.fixture
 def every_product_split(monkeypatch):

@@ -65,6 +65,27 @@ def test_tpr_at_fpr_does_not_split_ties():
     assert metrics.tpr_at_fpr([1, 0, 1, 0], [0.9, 0.9, 0.5, 0.1], 0.5) == 1.0
 
 
+# Degenerate but valid inputs: one positive, every score equal, a perfect and an inverted ranking.
+DEGENERATE_ROC = {
+    "one_positive": ([0, 0, 1, 0, 0], [0.3, 0.1, 0.2, 0.4, 0.2]),
+    "all_scores_equal": ([0, 1, 1, 0, 1], [0.5] * 5),
+    "perfect": ([0, 0, 1, 1, 1], [0.1, 0.2, 0.6, 0.7, 0.9]),
+    "inverted": ([1, 1, 0, 0, 0], [0.1, 0.2, 0.6, 0.7, 0.9]),
+}
+
+
+@pytest.mark.parametrize("y, scores", DEGENERATE_ROC.values(), ids=DEGENERATE_ROC.keys())
+def test_degenerate_rankings_match_sklearn(y, scores):
+    assert metrics.roc_auc(y, scores) == pytest.approx(sklearn_metrics.roc_auc_score(y, scores), abs=1e-12)
+    fpr, tpr, thresholds = metrics.roc_curve(y, scores)
+    want_fpr, want_tpr, want_thresholds = sklearn_metrics.roc_curve(y, scores, drop_intermediate=False)
+    np.testing.assert_allclose(fpr, want_fpr)
+    np.testing.assert_allclose(tpr, want_tpr)
+    np.testing.assert_allclose(thresholds[1:], want_thresholds[1:])
+    for max_fpr in (0.0, 0.5, 1.0):
+        assert metrics.tpr_at_fpr(y, scores, max_fpr) == pytest.approx(want_tpr[want_fpr <= max_fpr].max())
+
+
 def test_score_metrics_reject_bad_input():
     with pytest.raises(ValueError, match="only one class"):
         metrics.roc_auc([1, 1, 1], [0.1, 0.2, 0.3])
@@ -95,6 +116,33 @@ def test_binary_precision_recall_f1_match_sklearn():
     got = metrics.precision_recall_f1(y_true, y_pred)
     want = sklearn_metrics.precision_recall_fscore_support(y_true, y_pred, average="binary")[:3]
     np.testing.assert_allclose(got, want)
+
+
+# Where precision (nothing predicted positive), recall (no positive) or both are 0/0.
+ZERO_DIVISION = {
+    "nothing_predicted_positive": ([0, 1, 1, 0], [0, 0, 0, 0]),
+    "no_positive_in_y_true": ([0, 0, 0, 0], [0, 1, 0, 1]),
+    "no_positive_anywhere": ([0, 0, 0], [0, 0, 0]),
+}
+
+
+@pytest.mark.parametrize("y_true, y_pred", ZERO_DIVISION.values(), ids=ZERO_DIVISION.keys())
+def test_binary_zero_division_matches_sklearn(y_true, y_pred):
+    got = metrics.precision_recall_f1(y_true, y_pred)
+    want = sklearn_metrics.precision_recall_fscore_support(y_true, y_pred, average="binary", zero_division=0)[:3]
+    np.testing.assert_allclose(got, want)
+
+
+def test_macro_averages_over_the_labels_present_in_y_true_or_y_pred():
+    """Label 1 occurs nowhere, label 3 only in y_pred and label 4 only in y_true: the
+    macro mean is over {0, 2, 3, 4}, scikit-learn's default labels, not over 0..4."""
+    y_true = np.array([0, 0, 2, 2, 4, 4, 0, 2])
+    y_pred = np.array([0, 3, 2, 0, 0, 2, 0, 3])
+    got = metrics.precision_recall_f1(y_true, y_pred, average="macro")
+    want = sklearn_metrics.precision_recall_fscore_support(y_true, y_pred, average="macro", zero_division=0)[:3]
+    np.testing.assert_allclose(got, want)
+    over_every_label = [values.mean() for values in metrics.precision_recall_f1(y_true, y_pred, average=None)]
+    assert not np.allclose(got, over_every_label)  # the case tells the two rules apart
 
 
 def test_per_class_and_macro_match_sklearn_with_a_class_never_predicted():

@@ -1,6 +1,4 @@
 """The URL models: Keras' parameter counts, shapes, summaries, gradients, configs."""
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -260,20 +258,15 @@ def test_summary_of_a_sequential_needs_an_input_shape():
     assert "dense" in summary(model, input_shape=(None, 4), print_fn=None)
 
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-
-
 @pytest.mark.shared_data
-@pytest.mark.skipif(not (SHARED_DATA / "url-bahnsen-phishing40k" / "urls.csv").is_file(),
-                    reason="../shared/data/url-bahnsen-phishing40k is absent")
-def test_short_real_training_run_reaches_78_percent():
+def test_short_real_training_run_reaches_78_percent(shared_data):
     """3,000 phishing-40k URLs, host split 75/25, a narrow conv_fully for 3 epochs (about
     5 s with one BLAS and Numba thread): at least 78 % test accuracy (0.82 and 0.85 for
     two sampling seeds when written)."""
     from minidl.data import CharTokenizer, load_url_csv, split_by_host
     from minidl.train import evaluate, fit
 
-    urls, labels, _ = load_url_csv(SHARED_DATA / "url-bahnsen-phishing40k" / "urls.csv")
+    urls, labels, _ = load_url_csv(shared_data("url-bahnsen-phishing40k/urls.csv"))
     keep = np.random.default_rng(0).choice(len(urls), 3000, replace=False)
     urls_train, urls_test, y_train, y_test = split_by_host([urls[i] for i in keep], labels[keep], seed=33)
     tokenizer = CharTokenizer()

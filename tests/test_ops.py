@@ -138,6 +138,19 @@ def test_concatenate_and_stack(rng):
         F.concatenate([a, b], axis=0)
 
 
+def test_cast_passes_the_gradient_back_in_the_inputs_dtype(rng):
+    # Through float32 and back, on values and a step float32 holds exactly (sixteenths,
+    # 1/64), so the finite differences see no rounding.
+    x = t64(rng.integers(-64, 64, (3, 4)) / 16)
+    assert gradcheck(lambda a: F.cast(F.cast(a, np.float32) * 3.0, np.float64) * a, [x], eps=1 / 64)
+    single = minidl.tensor(rng.standard_normal((3, 4)).astype(np.float32), requires_grad=True)
+    weight = rng.standard_normal((3, 4))
+    (F.cast(single, np.float64) * weight).sum().backward()
+    assert single.grad.dtype == np.float32
+    np.testing.assert_allclose(single.grad, weight.astype(np.float32))
+    assert not F.cast(single, np.int32).requires_grad  # integers are constants
+
+
 def test_max_shares_gradient_between_ties():
     x = t64([[1.0, 3.0, 3.0]])
     x.max().backward()
@@ -196,6 +209,8 @@ def test_mse_and_l2_penalty(rng):
     t = rng.standard_normal((3, 2))
     np.testing.assert_allclose(F.mean_squared_error(p, t).item(), ((p.data - t) ** 2).mean())
     np.testing.assert_allclose(F.l2_penalty(w, 1e-4).item(), 1e-4 * (w.data**2).sum())
+    assert gradcheck(lambda p: F.mean_squared_error(p, t), [p])
+    assert gradcheck(lambda p: F.mean_squared_error(p, t, reduction="none"), [p])
     assert gradcheck(lambda w: F.l2_penalty(w, 0.5), [w])
 
 

@@ -83,24 +83,33 @@ def test_pool2d_matches_loop_and_gradchecks(size, pool_size, strides, padding, k
         assert gradcheck(lambda x: op(x, pool_size, strides, padding), [t64(x)])
 
 
-GLOBAL = [
-    (P.global_max_pool1d, (2, 5, 3), (1,), np.max),
+# Global max pooling is one max-pooling window (the pool kernels); global sum and average
+# pooling are the sum and mean reductions, with no kernel target to vary.
+GLOBAL_MAX = [(P.global_max_pool1d, (2, 5, 3), (1,)), (P.global_max_pool2d, (2, 3, 4, 2), (1, 2))]
+GLOBAL_REDUCTIONS = [
     (P.global_avg_pool1d, (2, 5, 3), (1,), np.mean),
     (P.global_sum_pool1d, (2, 5, 3), (1,), np.sum),
-    (P.global_max_pool2d, (2, 3, 4, 2), (1, 2), np.max),
     (P.global_avg_pool2d, (2, 3, 4, 2), (1, 2), np.mean),
     (P.global_sum_pool2d, (2, 3, 4, 2), (1, 2), np.sum),
 ]
 
 
-@pytest.mark.parametrize("target", TARGETS)
-@pytest.mark.parametrize("op, shape, axes, reduce", GLOBAL)
-def test_global_pooling(op, shape, axes, reduce, target, rng):
+def assert_global_pooling(op, shape, axes, reduce, rng):
     x = distinct(rng, shape)
+    np.testing.assert_allclose(op(t64(x, False)).data, reduce(x, axis=axes), rtol=1e-12)
+    assert gradcheck(op, [t64(x)])
+
+
+@pytest.mark.parametrize("target", TARGETS)
+@pytest.mark.parametrize("op, shape, axes", GLOBAL_MAX)
+def test_global_max_pooling(op, shape, axes, target, rng):
     with kernels.use(target):
-        out = op(t64(x, False))
-        np.testing.assert_allclose(out.data, reduce(x, axis=axes), rtol=1e-12)
-        assert gradcheck(op, [t64(x)])
+        assert_global_pooling(op, shape, axes, np.max, rng)
+
+
+@pytest.mark.parametrize("op, shape, axes, reduce", GLOBAL_REDUCTIONS)
+def test_global_sum_and_average_pooling(op, shape, axes, reduce, rng):
+    assert_global_pooling(op, shape, axes, reduce, rng)
 
 
 @pytest.mark.parametrize("target", TARGETS)

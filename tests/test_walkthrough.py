@@ -1,7 +1,6 @@
 """examples/seed_walkthrough.py end to end at --quick sizes: on the 400-row sample of the
 lecture's data when ../shared/data holds it, and on generated URLs everywhere."""
 import importlib.util
-import os
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,6 @@ from minidl import cli
 from minidl.data import get_dataset
 
 REPO = Path(__file__).resolve().parents[1]
-DATA_DIRS = [Path(os.environ["MINIDL_DATA_DIR"])] if os.environ.get("MINIDL_DATA_DIR") else []
-DATA_DIRS.append(REPO.parent / "shared" / "data")
-SAMPLE = next((folder / get_dataset("url-incertum-sample").path for folder in DATA_DIRS
-               if (folder / get_dataset("url-incertum-sample").path).is_file()), None)
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +34,9 @@ def check_run(output, out):
 
 
 @pytest.mark.shared_data
-@pytest.mark.skipif(SAMPLE is None, reason="the 400-row incertum sample (url-incertum-sample) is in neither "
-                                           "$MINIDL_DATA_DIR nor ../shared/data")
-def test_quick_run_on_the_lecture_data_sample(walkthrough, tmp_path, capsys):
-    walkthrough.main(["--quick", "--data", str(SAMPLE), "--out", str(tmp_path)])
+def test_quick_run_on_the_lecture_data_sample(walkthrough, tmp_path, capsys, shared_data):
+    sample = shared_data(get_dataset("url-incertum-sample").path)  # the 400-row sample of the lecture's data
+    walkthrough.main(["--quick", "--data", str(sample), "--out", str(tmp_path)])
     output = capsys.readouterr().out
     check_run(output, tmp_path)
     assert "(200 URLs kept)" in output

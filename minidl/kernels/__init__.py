@@ -13,6 +13,11 @@ on CuPy arrays the `cuda` target, on NumPy arrays the target chosen by `MINIDL_K
 (`numba`, the default where Numba is installed, or `numpy`). A target that lacks a
 kernel falls back to the reference one, so a new op only needs its reference twin.
 Choosing the CPU target also sets how the cores are shared (see parallelism.py).
+
+`NUMBA_KERNELS` and `CUDA_KERNELS` declare the kernels a target writes itself; the tests
+hold each target's modules to its list (every declared kernel defined there, no
+undeclared one), so a kernel renamed or lost in a target fails a test instead of
+silently falling back. A new kernel is one more name in its family's line.
 """
 import contextlib
 import importlib
@@ -25,6 +30,31 @@ TARGETS = ("numpy", "numba")
 _PACKAGES = {"numpy": "reference", "numba": "numba_cpu", "cuda": "cuda"}
 _state = {"cpu_target": None}
 _cache = {}
+
+#: family -> the kernels numba_cpu/<family>.py defines itself.
+NUMBA_KERNELS = {
+    "activation": ("relu_forward", "relu_backward", "elu_forward", "elu_backward"),
+    "dropout": ("dropout_forward", "dropout_backward"),
+    "embedding": ("embedding_forward", "embedding_backward"),
+    "conv": ("conv2d_forward", "conv2d_backward"),
+    "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
+    "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
+    "math": ("matmul",),
+}
+
+#: family -> the kernels cuda/<family>.py defines itself (docs/gpu.md lists the same);
+#: every other reference kernel serves CuPy arrays as written.
+CUDA_KERNELS = {
+    "activation": ("relu_forward", "relu_backward", "elu_forward", "elu_backward"),
+    "dropout": ("dropout_forward", "dropout_backward"),
+    "embedding": ("embedding_backward",),
+    "conv": ("conv2d_forward", "conv2d_backward"),
+    "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
+    "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
+}
+
+#: target -> its declared kernels (the numpy target is the reference itself).
+DECLARED = {"numba": NUMBA_KERNELS, "cuda": CUDA_KERNELS}
 
 
 def _numba_available():
@@ -79,16 +109,21 @@ def target_for(*arrays):
     return cpu_target()
 
 
+def _module(target, family):
+    """kernels/<target's package>/<family>.py, or None where the target has no such file."""
+    path = f"minidl.kernels.{_PACKAGES[target]}.{family}"
+    try:
+        return importlib.import_module(path)
+    except ModuleNotFoundError as error:
+        if error.name != path:
+            raise
+        return None
+
+
 def _lookup(target, family, name):
     key = (target, family, name)
     if key not in _cache:
-        try:
-            module = importlib.import_module(f"minidl.kernels.{_PACKAGES[target]}.{family}")
-        except ModuleNotFoundError as error:
-            if error.name != f"minidl.kernels.{_PACKAGES[target]}.{family}":
-                raise
-            module = None
-        function = getattr(module, name, None) if module is not None else None
+        function = getattr(_module(target, family), name, None)
         if function is None:
             if target == "numpy":
                 raise LookupError(f"no reference kernel {family}.{name}")
@@ -105,3 +140,13 @@ def get_kernel(family, name, *arrays):
 def reference_kernel(family, name):
     """The plain NumPy implementation: the oracle the other targets are tested against."""
     return _lookup("numpy", family, name)
+
+
+def own_kernel(target, family, name):
+    """Kernel `family.name` as `target` ('numba' or 'cuda') defines it itself, never the
+    reference fallback: a LookupError when the target lacks it. What a test that holds
+    a target equal to its reference twin must call."""
+    function = getattr(_module(target, family), name, None)
+    if function is None or function is getattr(_module("numpy", family), name, None):
+        raise LookupError(f"kernels/{_PACKAGES[target]}/{family}.py defines no {name} of its own")
+    return function
