@@ -1,7 +1,7 @@
 """Every differentiable op under its lowercase name: `import minidl.functional as F`."""
 from minidl.ops.activation import elu, hard_sigmoid, leaky_relu, log_softmax, relu, sigmoid, softmax, tanh
 from minidl.ops.dropout import dropout
-from minidl.ops.embedding import embedding
+from minidl.ops.embedding import embedding, embedding_bag
 from minidl.ops.loss import (
     binary_cross_entropy,
     binary_cross_entropy_with_logits,

@@ -3,11 +3,22 @@
 Each updates the parameters in place from their `.grad`, under no_grad, and skips
 parameters without a gradient. `state_dict()` holds the step count and moments so a
 checkpoint can resume training exactly.
+
+The update itself is a kernel (kernels/*/optim.py: one fused pass over the parameter,
+its gradient and its slots). A gradient that holds only some rows of a matrix
+(`minidl.sparse.IndexedSlices`, from an embedding bag) updates only those rows and their
+slots, so a step over a 2^18-row n-gram table costs the rows the batch used. For SGD
+without momentum that is exactly the dense step (the other rows' gradient is zero). For
+momentum and Adam it is the lazy form (TensorFlow's LazyAdam, PyTorch's SparseAdam): the
+moments of a row that a step does not touch are not decayed that step, and the row does
+not move; with the dense form they would decay and keep moving it.
 """
 import numpy as np
 
 from minidl import backend
 from minidl.autograd import no_grad
+from minidl.kernels import get_kernel
+from minidl.sparse import IndexedSlices
 
 
 class Optimizer:
@@ -28,10 +39,21 @@ class Optimizer:
         with no_grad():
             self.iterations += 1
             for i, p in enumerate(self.params):
-                if p.grad is not None:
+                if p.grad is not None and not p.data.flags.c_contiguous:
+                    # the kernels update element by element in place; an orthogonal
+                    # initialiser's transpose, say, is copied once into C order
+                    p.data = backend.get_array_module(p.data).ascontiguousarray(p.data)
+                if isinstance(p.grad, IndexedSlices):
+                    self._update_rows(i, p, p.grad)
+                elif p.grad is not None:
                     self._update(i, p)
 
     def _update(self, index, param):
+        """Update the whole of `param` from `param.grad`."""
+        raise NotImplementedError
+
+    def _update_rows(self, index, param, grad):
+        """Update the rows `grad.indices` of `param` (and of its slots) only."""
         raise NotImplementedError
 
     def _slots(self, name):
@@ -40,6 +62,13 @@ class Optimizer:
             slots = [None] * len(self.params)
             setattr(self, name, slots)
         return slots
+
+    def _slot(self, name, index, param):
+        """The slot array `name` of parameter `index`, zeros like the parameter at first."""
+        slots = self._slots(name)
+        if slots[index] is None:
+            slots[index] = backend.get_array_module(param.data).zeros_like(param.data)
+        return slots[index]
 
     def state_dict(self):
         state = {"iterations": np.asarray(self.iterations)}
@@ -70,21 +99,17 @@ class SGD(Optimizer):
             raise ValueError(f"SGD: momentum must be in [0, 1), got {momentum}")
         self.momentum, self.nesterov = float(momentum), bool(nesterov)
 
+    def _velocity(self, index, param):
+        return None if self.momentum == 0 else self._slot("velocity", index, param)
+
     def _update(self, index, param):
-        grad = param.grad
-        if self.momentum == 0:
-            param.data -= self.lr * grad
-            return
-        velocity = self._slots("velocity")
-        if velocity[index] is None:
-            velocity[index] = backend.get_array_module(grad).zeros_like(param.data)
-        v = velocity[index]
-        v *= self.momentum
-        v -= self.lr * grad
-        if self.nesterov:
-            param.data += self.momentum * v - self.lr * grad
-        else:
-            param.data += v
+        get_kernel("optim", "sgd_update", param.data)(param.data, param.grad, self._velocity(index, param), self.lr,
+                                                      self.momentum, self.nesterov)
+
+    def _update_rows(self, index, param, grad):
+        get_kernel("optim", "sgd_update_rows", param.data)(param.data, grad.indices, grad.values,
+                                                           self._velocity(index, param), self.lr, self.momentum,
+                                                           self.nesterov)
 
 
 class Adam(Optimizer):
@@ -111,14 +136,12 @@ class Adam(Optimizer):
         super().step()
 
     def _update(self, index, param):
-        grad = param.grad
-        ms, vs = self._slots("m"), self._slots("v")
-        if ms[index] is None:
-            xp = backend.get_array_module(grad)
-            ms[index], vs[index] = xp.zeros_like(param.data), xp.zeros_like(param.data)
-        m, v = ms[index], vs[index]
-        m *= self.beta_1
-        m += (1 - self.beta_1) * grad
-        v *= self.beta_2
-        v += (1 - self.beta_2) * grad * grad
-        param.data -= (self._step_lr * m / (np.sqrt(v) + self.epsilon)).astype(param.dtype, copy=False)
+        get_kernel("optim", "adam_update", param.data)(param.data, param.grad, self._slot("m", index, param),
+                                                       self._slot("v", index, param), self._step_lr, self.beta_1,
+                                                       self.beta_2, self.epsilon)
+
+    def _update_rows(self, index, param, grad):
+        get_kernel("optim", "adam_update_rows", param.data)(param.data, grad.indices, grad.values,
+                                                            self._slot("m", index, param),
+                                                            self._slot("v", index, param), self._step_lr,
+                                                            self.beta_1, self.beta_2, self.epsilon)

@@ -110,6 +110,8 @@ CASES = [
     Case("stack", F.stack, ((2, 3), (2, 3)), "any", lambda on, a, b: F.stack([a, b], axis=1)),
     Case("dropout", F.dropout, ((6, 7),), "any", lambda on, a: F.dropout(a, 0.4, seed=7)),
     Case("embedding", F.embedding, ((5, 3),), "any", lambda on, w: F.embedding(on(IDS), w)),
+    Case("embedding_bag", F.embedding_bag, ((5, 3),), "any",
+         lambda on, w: F.embedding_bag(on(IDS), w, mask=on(np.array([[1, 1, 0], [1, 0, 1]])), mode="mean")),
     Case("batch_norm", F.batch_norm, ((4, 2, 3), (3,), (3,)), "any", _batch_norm),
     Case("binary_cross_entropy", F.binary_cross_entropy, ((2, 3),), "probability",
          lambda on, p: F.binary_cross_entropy(p, on(TARGETS))),
@@ -161,7 +163,7 @@ CASES_BY_NAME = {case.name: case for case in CASES}
 # Checked with finite differences on the GPU: one or more of every family and every op
 # that runs a CuPy kernel of ours.
 GRADCHECKED = ("mul", "div", "power_of_tensors", "matmul", "relu", "elu", "sigmoid", "softmax", "logsumexp", "max",
-               "getitem_repeated_rows", "dropout", "embedding", "batch_norm", "cross_entropy",
+               "getitem_repeated_rows", "dropout", "embedding", "embedding_bag", "batch_norm", "cross_entropy",
                "binary_cross_entropy_with_logits", "conv1d_same", "conv2d", "max_pool1d", "max_pool2d",
                "avg_pool1d", "sum_pool2d", "rnn_sequence", "lstm_sequence", "gru_sequence",
                "gru_sequence_reset_before", "lstm_sequence_hard_sigmoid", "gru_sequence_hard_sigmoid")
@@ -221,7 +223,8 @@ def _float(rng, shape, dtype, scale=1.0):
 
 def kernel_calls(dtype, rng):
     """(family, name, host arguments) for every CuPy kernel of ours; each kernel must
-    return what its reference twin returns on the same arrays."""
+    return what its reference twin returns on the same arrays, and leave the arrays it
+    updates in place (the optimisers' parameters and slots) as the twin does."""
     x, g = _float(rng, (3, 4, 5), dtype), _float(rng, (3, 4, 5), dtype)
     elu_out = kernels.reference_kernel("activation", "elu_forward")(x, 0.7)
     image, weights = _float(rng, (2, 5, 6, 3), dtype), _float(rng, (2, 3, 3, 4), dtype)
@@ -231,6 +234,8 @@ def kernel_calls(dtype, rng):
     pool_geometry = ((2, 3), (1, 2), ((1, 0), (1, 2)))
     pooled, argmax = kernels.reference_kernel("pool", "max_pool2d_forward")(distinct, *pool_geometry)
     pool_grad = _float(rng, pooled.shape, dtype)
+    bag_ids, bag_offsets = rng.integers(0, 9, 11), np.array([0, 4, 4, 7])  # the third bag is empty
+    bag_weights = rng.uniform(0.5, 2.0, 11).astype(dtype)
     steps, batch, units = 5, 3, 4
     h0, c0 = _float(rng, (batch, units), dtype, 0.5), _float(rng, (batch, units), dtype, 0.5)
     grad_hs = _float(rng, (steps, batch, units), dtype)
@@ -241,6 +246,8 @@ def kernel_calls(dtype, rng):
         ("activation", "elu_backward", (g, x, elu_out, 0.7)),
         ("dropout", "dropout_backward", (g, x > 0, 0.3)),
         ("embedding", "embedding_backward", (_float(rng, (4, 6, 3), dtype), rng.integers(0, 7, (4, 6)), 9)),
+        ("embedding", "embedding_bag_forward", (bag_ids, bag_offsets, _float(rng, (9, 3), dtype), bag_weights)),
+        ("embedding", "embedding_bag_backward", (_float(rng, (4, 3), dtype), bag_ids, bag_offsets, bag_weights)),
         ("conv", "conv2d_forward", (image, weights) + conv_geometry),
         ("conv", "conv2d_backward", (_float(rng, conv_out.shape, dtype), image, weights) + conv_geometry),
         ("pool", "max_pool2d_forward", (distinct,) + pool_geometry),
@@ -275,6 +282,12 @@ def kernel_calls(dtype, rng):
             hs, gates = recurrent("recurrent", "gru_forward")(projected, h0, gru_kernel, bias, reset_after, activation)
             calls += [("recurrent", "gru_forward", (projected, h0, gru_kernel, bias, reset_after, activation)),
                       ("recurrent", "gru_backward", (grad_hs, hs, gates, h0, gru_kernel, reset_after, activation))]
+    param, grad, rows = _float(rng, (6, 3), dtype), _float(rng, (6, 3), dtype), np.array([0, 2, 5])
+    m, v = _float(rng, (6, 3), dtype, 0.1), np.abs(_float(rng, (6, 3), dtype, 0.1))
+    calls += [("optim", "adam_update", (param, grad, m, v, 0.01, 0.9, 0.999, 1e-7)),
+              ("optim", "adam_update_rows", (param, rows, grad[rows], m, v, 0.01, 0.9, 0.999, 1e-7)),
+              ("optim", "sgd_update", (param, grad, m, 0.1, 0.9, True)),
+              ("optim", "sgd_update_rows", (param, rows, grad[rows], None, 0.1, 0.0, False))]
     return calls
 
 
@@ -288,10 +301,13 @@ def test_cuda_kernels_match_their_reference_twins_on_cupy_arrays(dtype):
     cupy = backend.cupy_module()
     tolerance = 1e-4 if dtype == np.float32 else 1e-10
     for family, name, host_args in kernel_calls(dtype, np.random.default_rng(2)):
-        args = tuple(cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in host_args)
+        args, twin_args = ([cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in host_args] for _ in range(2))
         cuda = kernels.own_kernel("cuda", family, name)  # a LookupError where the CuPy twin is missing
-        got = _as_tuple(cuda(*args))
-        expected = _as_tuple(kernels.reference_kernel(family, name)(*args))  # the reference, on CuPy
+        updated = [a for a in args if backend.is_cupy_array(a)]  # what an in-place kernel changes
+        got = list(_as_tuple(cuda(*args))) + updated
+        # the reference, on CuPy, on its own copies of the arrays
+        expected = list(_as_tuple(kernels.reference_kernel(family, name)(*twin_args)))
+        expected += [a for a in twin_args if backend.is_cupy_array(a)]
         assert len(got) == len(expected)
         for i, (a, b) in enumerate(zip(got, expected)):
             if a is None and b is None:  # a state the kernel was told not to keep

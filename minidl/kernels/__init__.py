@@ -35,7 +35,8 @@ _cache = {}
 NUMBA_KERNELS = {
     "activation": ("relu_forward", "relu_backward", "elu_forward", "elu_backward"),
     "dropout": ("dropout_forward", "dropout_backward"),
-    "embedding": ("embedding_forward", "embedding_backward"),
+    "embedding": ("embedding_forward", "embedding_backward", "embedding_bag_forward", "embedding_bag_backward"),
+    "optim": ("adam_update", "adam_update_rows", "sgd_update", "sgd_update_rows"),
     "conv": ("conv2d_forward", "conv2d_backward"),
     "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
     "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
@@ -47,7 +48,8 @@ NUMBA_KERNELS = {
 CUDA_KERNELS = {
     "activation": ("relu_forward", "relu_backward", "elu_forward", "elu_backward"),
     "dropout": ("dropout_forward", "dropout_backward"),
-    "embedding": ("embedding_backward",),
+    "embedding": ("embedding_backward", "embedding_bag_forward", "embedding_bag_backward"),
+    "optim": ("adam_update", "adam_update_rows", "sgd_update", "sgd_update_rows"),
     "conv": ("conv2d_forward", "conv2d_backward"),
     "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
     "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),

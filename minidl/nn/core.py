@@ -1,9 +1,9 @@
-"""The basic layers: Dense, Embedding, Dropout, Flatten and activation layers."""
+"""The basic layers: Dense, Embedding, EmbeddingBag, Dropout, Flatten and activation layers."""
 from minidl.nn import activations
 from minidl.nn.module import Module
 from minidl.ops import activation as activation_ops
 from minidl.ops.dropout import dropout
-from minidl.ops.embedding import embedding
+from minidl.ops.embedding import embedding, embedding_bag
 from minidl.ops.math import linear
 from minidl.ops.shape import flatten
 
@@ -89,6 +89,39 @@ class Embedding(Module):
         return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim,
                 "embeddings_initializer": self.embeddings_initializer,
                 "embeddings_regularizer": self.embeddings_regularizer, "input_length": self.input_length}
+
+
+class EmbeddingBag(Module):
+    """The sum or mean of the rows of each sample's ids (PyTorch's EmbeddingBag):
+    ids (batch, length) with an optional mask (or flat ids with offsets) -> (batch, output_dim).
+    See minidl.ops.embedding.embedding_bag.
+
+    Its gradient holds only the rows a batch used, so a large table (2^18 hashed n-grams)
+    trains at the cost of the batch. An `embeddings_regularizer` (Keras' l2 factor) is
+    the exact dense penalty, so it brings back a gradient of the whole table each step:
+    affordable for a table of one column (a linear model's weights), not for wide rows."""
+
+    def __init__(self, input_dim, output_dim, mode="mean", embeddings_initializer="uniform",
+                 embeddings_regularizer=None, name=None):
+        super().__init__(name)
+        self.input_dim, self.output_dim, self.mode = int(input_dim), int(output_dim), mode
+        self.embeddings_initializer = embeddings_initializer
+        self.embeddings_regularizer = embeddings_regularizer
+        self.add_weight("embeddings", (self.input_dim, self.output_dim), self.embeddings_initializer,
+                        self.embeddings_regularizer)
+        self.built = True
+
+    def forward(self, ids, mask=None, per_sample_weights=None, offsets=None):
+        return embedding_bag(ids, self.embeddings, offsets=offsets, mask=mask, per_sample_weights=per_sample_weights,
+                             mode=self.mode)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.output_dim)
+
+    def get_config(self):
+        return {"name": self.name, "input_dim": self.input_dim, "output_dim": self.output_dim, "mode": self.mode,
+                "embeddings_initializer": self.embeddings_initializer,
+                "embeddings_regularizer": self.embeddings_regularizer}
 
 
 class Dropout(Module):
