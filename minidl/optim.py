@@ -22,13 +22,26 @@ from minidl.sparse import IndexedSlices
 
 
 class Optimizer:
+    """`params`: parameters, or PyTorch's parameter groups, dicts {"params": [...],
+    "lr": ...} whose lr overrides the optimiser's for those parameters (a linear part
+    over hashed n-grams learns at a higher rate than the convolutions beside it). A
+    group's lr is kept as a multiple of `lr`, so a schedule that changes `lr`
+    (ReduceLROnPlateau) changes every group's in proportion."""
+
     def __init__(self, params, lr):
-        self.params = [p for p in params if p.requires_grad]
-        if not self.params:
-            raise ValueError(f"{type(self).__name__}: no trainable parameters given (build the model first)")
         if lr <= 0:
             raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
         self.lr = float(lr)
+        self.params, self.lr_scales = [], []
+        for group in _groups(params):
+            group_lr = float(group.get("lr", lr))
+            if group_lr <= 0:
+                raise ValueError(f"{type(self).__name__}: a parameter group's lr must be positive, got {group_lr}")
+            trainable = [p for p in group["params"] if p.requires_grad]
+            self.params += trainable
+            self.lr_scales += [group_lr / self.lr] * len(trainable)
+        if not self.params:
+            raise ValueError(f"{type(self).__name__}: no trainable parameters given (build the model first)")
         self.iterations = 0
 
     def zero_grad(self):
@@ -88,6 +101,19 @@ class Optimizer:
                     slots[i] = backend.get_array_module(p.data).asarray(state[key], dtype=p.dtype)
 
 
+def _groups(params):
+    """Parameter groups (dicts with "params") from parameters or groups."""
+    params = list(params)
+    if all(isinstance(group, dict) for group in params):
+        for group in params:
+            if "params" not in group or set(group) - {"params", "lr"}:
+                raise ValueError(f"optimizer: a parameter group holds 'params' and optionally 'lr', got {sorted(group)}")
+        return [dict(group, params=list(group["params"])) for group in params]
+    if any(isinstance(group, dict) for group in params):
+        raise ValueError("optimizer: give parameters or parameter groups (dicts), not a mix")
+    return [{"params": params}]
+
+
 class SGD(Optimizer):
     """v = momentum * v - lr * g; w += v (Nesterov: w += momentum * v - lr * g), as Keras."""
 
@@ -103,12 +129,13 @@ class SGD(Optimizer):
         return None if self.momentum == 0 else self._slot("velocity", index, param)
 
     def _update(self, index, param):
-        get_kernel("optim", "sgd_update", param.data)(param.data, param.grad, self._velocity(index, param), self.lr,
-                                                      self.momentum, self.nesterov)
+        get_kernel("optim", "sgd_update", param.data)(param.data, param.grad, self._velocity(index, param),
+                                                      self.lr * self.lr_scales[index], self.momentum, self.nesterov)
 
     def _update_rows(self, index, param, grad):
         get_kernel("optim", "sgd_update_rows", param.data)(param.data, grad.indices, grad.values,
-                                                           self._velocity(index, param), self.lr, self.momentum,
+                                                           self._velocity(index, param),
+                                                           self.lr * self.lr_scales[index], self.momentum,
                                                            self.nesterov)
 
 
@@ -137,11 +164,13 @@ class Adam(Optimizer):
 
     def _update(self, index, param):
         get_kernel("optim", "adam_update", param.data)(param.data, param.grad, self._slot("m", index, param),
-                                                       self._slot("v", index, param), self._step_lr, self.beta_1,
+                                                       self._slot("v", index, param),
+                                                       self._step_lr * self.lr_scales[index], self.beta_1,
                                                        self.beta_2, self.epsilon)
 
     def _update_rows(self, index, param, grad):
         get_kernel("optim", "adam_update_rows", param.data)(param.data, grad.indices, grad.values,
                                                             self._slot("m", index, param),
-                                                            self._slot("v", index, param), self._step_lr,
-                                                            self.beta_1, self.beta_2, self.epsilon)
+                                                            self._slot("v", index, param),
+                                                            self._step_lr * self.lr_scales[index], self.beta_1,
+                                                            self.beta_2, self.epsilon)

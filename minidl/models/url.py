@@ -32,6 +32,7 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor
+from minidl.data.text import CharTokenizer
 from minidl.models.summary import print_layers_dims, summary
 from minidl.nn import ELU, BatchNormalization, Dense, Dropout, Embedding, Module
 from minidl.nn.conv import Conv1D
@@ -46,13 +47,37 @@ from minidl.optim import Adam
 ADAM = {"lr": 1e-4, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "decay": 0.0}
 
 
-class URLModel(Module):
-    """What the three URL models share: the id input, the embedding (with its L2
-    penalty, optional row dropout and optional pre-trained initial values), the
-    summaries and the source's optimiser."""
+class URLClassifier(Module):
+    """What every URL model shares: integer ids in, the probability that the URL is
+    malicious out (batch, 1), the summaries, the source's optimiser and the tokeniser
+    that makes its input from URLs (`make_tokenizer`)."""
 
     input_dtype = "int32"
     outputs_logits = False
+
+    def make_optimizer(self, lr=ADAM["lr"]):
+        """The source's optimiser: Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay=0)."""
+        settings = dict(ADAM, lr=lr)
+        return Adam(self.parameters(), **settings)
+
+    def summary(self, print_fn=print):
+        """Print and return the Keras-like table (see minidl.models.summary)."""
+        return summary(self, print_fn=print_fn)
+
+    def print_layers_dims(self, print_fn=print):
+        """Print and return each layer's input and output shapes, as the source does."""
+        return print_layers_dims(self, print_fn=print_fn)
+
+    def compute_output_shape(self, input_shape):
+        if not self.built:
+            self.build(input_shape)
+        return (input_shape[0], 1)
+
+
+class URLModel(URLClassifier):
+    """What the source's URL models (and conv_max) share: character ids in, the
+    embedding (with its L2 penalty, optional row dropout and optional pre-trained initial
+    values)."""
 
     def __init__(self, max_len, emb_dim, max_vocab_len, l2, embedding_dropout, name):
         super().__init__(name)
@@ -70,6 +95,11 @@ class URLModel(Module):
     @property
     def input_shape(self):
         return (None, self.max_len)
+
+    def make_tokenizer(self, texts=None, truncating="pre"):
+        """The source's tokeniser for this model's max_len; `texts` (the training URLs)
+        are not needed: its vocabulary is string.printable."""
+        return CharTokenizer(max_len=self.max_len, truncating=truncating)
 
     def _finish(self, embedding_init):
         """Create every weight now (the input shape is known) and load the initial
@@ -105,24 +135,6 @@ class URLModel(Module):
         xp = backend.get_array_module(weights.data)
         rows = dropout(Tensor(xp.ones((self.max_vocab_len, 1), dtype=weights.dtype)), self.embedding_dropout)
         return embedding(ids, weights * rows)
-
-    def make_optimizer(self, lr=ADAM["lr"]):
-        """The source's optimiser: Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay=0)."""
-        settings = dict(ADAM, lr=lr)
-        return Adam(self.parameters(), **settings)
-
-    def summary(self, print_fn=print):
-        """Print and return the Keras-like table (see minidl.models.summary)."""
-        return summary(self, print_fn=print_fn)
-
-    def print_layers_dims(self, print_fn=print):
-        """Print and return each layer's input and output shapes, as the source does."""
-        return print_layers_dims(self, print_fn=print_fn)
-
-    def compute_output_shape(self, input_shape):
-        if not self.built:
-            self.build(input_shape)
-        return (input_shape[0], 1)
 
     def build(self, input_shape):
         # Each layer builds from the shape its predecessor outputs.
