@@ -34,6 +34,7 @@ The baseline (scikit-learn, a benchmark-only dependency): TfidfVectorizer(analyz
 ngram_range=(1, 5), min_df=2, sublinear_tf=True) + LogisticRegression(C=10, liblinear).
 """
 import argparse
+import inspect
 import json
 import platform
 import sys
@@ -46,8 +47,7 @@ import minidl
 from minidl.cli import int_list
 from minidl.data import CharTokenizer, load_url_csv, split_by_host, url_host
 from minidl.models import ARCHITECTURES, build_model, train_cbow
-from minidl.train import Callback, EarlyStopping, fit, predict
-from minidl.train import metrics
+from minidl.train import Callback, EarlyStopping, fit, metrics, predict
 
 DATASETS = ("url-bahnsen-phishing40k", "url-iscx2016")
 SEED = 33
@@ -77,42 +77,76 @@ def load(data_dir, name, limit, split_seed=SEED):
     return urls_train, np.asarray(y_train), urls_test, np.asarray(y_test)
 
 
-def scores(y_true, probabilities):
+def scores(y_true, probabilities, threshold=0.5):
+    """The test metrics of one model: accuracy at 0.5, ROC AUC, TPR at FPR 1e-3 and 1e-2,
+    and at `threshold` (the one chosen on the validation part) accuracy, FPR and TPR."""
     probabilities = np.asarray(probabilities).reshape(-1)
+    y_true = np.asarray(y_true)
+    called = probabilities > threshold
     return {
         "accuracy": metrics.accuracy(y_true, (probabilities > 0.5).astype(np.int64)),
         "roc_auc": metrics.roc_auc(y_true, probabilities),
         "tpr_at_fpr_1e-3": metrics.tpr_at_fpr(y_true, probabilities, 1e-3),
+        "tpr_at_fpr_1e-2": metrics.tpr_at_fpr(y_true, probabilities, 1e-2),
+        "threshold": float(threshold),
+        "accuracy_at_threshold": metrics.accuracy(y_true, called.astype(np.int64)),
+        "fpr_at_threshold": float(called[y_true == 0].mean()),
+        "tpr_at_threshold": float(called[y_true == 1].mean()),
     }
 
 
-def run_model(arch, data, args, seed=SEED, embedding_init=None, split_seed=SEED):
+def threshold_for(validation, probabilities, target_fpr):
+    """The decision threshold chosen on the validation part (0.5 without one), as
+    `minidl train --target-fpr` chooses it."""
+    if validation is None:
+        return 0.5
+    return metrics.threshold_at_fpr(validation[1], np.asarray(probabilities).reshape(-1), target_fpr)
+
+
+def model_settings(arch, args, embedding_init):
+    """The constructor settings the runner gives `arch`: max_len, the character
+    vocabulary and the initial embedding, where the architecture has them."""
+    accepted = inspect.signature(ARCHITECTURES[arch]).parameters
+    settings = {"max_len": args.max_len, "max_vocab_len": CharTokenizer().vocab_size, "embedding_init": embedding_init}
+    return {name: value for name, value in settings.items() if name in accepted and value is not None}
+
+
+def run_model(arch, data, args, seed=SEED, embedding_init=None, split_seed=SEED, cross=None):
+    """Train `arch` on the training part (a tenth of its hosts held out for early
+    stopping and the threshold, with --val-size) and score the test part, and with
+    `cross` (URLs, labels of another data set) those too."""
     urls_train, y_train, urls_test, y_test = data
-    tokenizer = CharTokenizer(max_len=args.max_len, truncating=args.truncating)
     callbacks = [TimeBudget(args.time_budget)]
-    validation = None
+    urls_val = None
     if args.val_size:
         # Validation hosts come from the training part only, so early stopping never sees the test hosts.
         urls_train, urls_val, y_train, y_val = split_by_host(urls_train, y_train, test_size=args.val_size,
                                                              seed=split_seed)
-        validation = (tokenizer.encode(urls_val), np.asarray(y_val))
         callbacks.append(EarlyStopping("val_roc_auc", patience=args.patience, restore_best_weights=True))
     if args.crop_copies:
         urls_train, y_train = with_cropped_copies(urls_train, np.asarray(y_train), args.crop_copies,
                                                  args.max_len, seed)
-    x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
     sample_weight = host_weights(urls_train, args.host_weight) if args.host_weight else None
     minidl.manual_seed(seed)
-    model = build_model(arch, max_len=args.max_len, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init)
+    model = build_model(arch, **model_settings(arch, args, embedding_init))
+    # The tokeniser sees the training URLs only (URLNet's words are counted there).
+    tokenizer = model.make_tokenizer(urls_train, truncating=args.truncating)
+    x_train, x_test = tokenizer.encode(urls_train), tokenizer.encode(urls_test)
+    validation = None if urls_val is None else (tokenizer.encode(urls_val), np.asarray(y_val))
     start = time.perf_counter()
     history = fit(model, x_train, np.asarray(y_train), epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
-                  class_weight=args.class_weight, sample_weight=sample_weight, verbose=2)
-    probabilities = predict(model, x_test)
+                  optimizer=model.make_optimizer(*([] if args.lr is None else [args.lr])), validation_data=validation,
+                  callbacks=callbacks, class_weight=args.class_weight, sample_weight=sample_weight, verbose=2)
+    train_seconds = time.perf_counter() - start
+    probabilities = predict(model, x_test).reshape(-1)
     seconds = time.perf_counter() - start
-    return dict(scores(y_test, probabilities), epochs=len(history["loss"]), seconds=seconds, max_len=args.max_len,
-                lr=args.lr, parameters=model.count_params(), val_roc_auc=history.get("val_roc_auc"),
-                probabilities=np.asarray(probabilities).reshape(-1))
+    val_probabilities = None if validation is None else predict(model, validation[0]).reshape(-1)
+    threshold = threshold_for(validation, val_probabilities, args.target_fpr)
+    return dict(scores(y_test, probabilities, threshold), epochs=len(history["loss"]), seconds=seconds,
+                train_seconds=train_seconds, max_len=args.max_len, lr=args.lr, parameters=model.count_params(),
+                val_roc_auc=history.get("val_roc_auc"), probabilities=probabilities,
+                val_probabilities=val_probabilities,
+                cross_probabilities=None if cross is None else predict(model, tokenizer.encode(cross[0])).reshape(-1))
 
 
 #: The settings --override may change for one architecture, and their types.
@@ -175,82 +209,184 @@ def initial_embedding(urls_train, args):
                       max_pairs=args.cbow_pairs, seed=SEED, verbose=True)
 
 
-def run_baseline(data):
+def fit_baseline(urls, labels):
+    """The TF-IDF + logistic regression baseline fitted on (urls, labels): a function
+    from URLs to probabilities, and its number of parameters."""
     from sklearn.feature_extraction.text import TfidfVectorizer
     from sklearn.linear_model import LogisticRegression
 
+    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 5), min_df=2, sublinear_tf=True)
+    features = vectorizer.fit_transform(urls)
+    classifier = LogisticRegression(C=10.0, solver="liblinear", max_iter=1000).fit(features, labels)
+    return (lambda texts: classifier.predict_proba(vectorizer.transform(texts))[:, 1]), features.shape[1] + 1
+
+
+def run_baseline(data, args, split_seed=SEED, cross=None):
+    """The baseline fitted on the whole training part, scored on the test part (and on
+    `cross`). Its decision threshold needs a validation part it has not seen: with
+    --val-size a second fit, on the hosts the minidl models train on, picks it on their
+    validation hosts, and the threshold columns are that fit's."""
     urls_train, y_train, urls_test, y_test = data
     start = time.perf_counter()
-    vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 5), min_df=2, sublinear_tf=True)
-    features = vectorizer.fit_transform(urls_train)
-    classifier = LogisticRegression(C=10.0, solver="liblinear", max_iter=1000).fit(features, y_train)
-    probabilities = classifier.predict_proba(vectorizer.transform(urls_test))[:, 1]
+    score, parameters = fit_baseline(urls_train, y_train)
+    probabilities = score(urls_test)
     seconds = time.perf_counter() - start
-    return dict(scores(y_test, probabilities), epochs=None, seconds=seconds, parameters=features.shape[1] + 1)
+    row = dict(scores(y_test, probabilities), epochs=None, seconds=seconds, train_seconds=seconds,
+               parameters=parameters, probabilities=probabilities, val_probabilities=None,
+               cross_probabilities=None if cross is None else score(cross[0]))
+    if args.val_size:
+        part_train, part_val, y_part, y_val = split_by_host(urls_train, y_train, test_size=args.val_size,
+                                                            seed=split_seed)
+        part_score, _ = fit_baseline(part_train, y_part)
+        threshold = threshold_for((None, np.asarray(y_val)), part_score(part_val), args.target_fpr)
+        at_threshold = scores(y_test, part_score(urls_test), threshold)
+        row.update((key, at_threshold[key]) for key in THRESHOLD_COLUMNS)
+    return row
+
+
+#: The columns that depend on the decision threshold.
+THRESHOLD_COLUMNS = ("threshold", "accuracy_at_threshold", "fpr_at_threshold", "tpr_at_threshold")
 
 
 def markdown(results, settings):
     splits = ", ".join(str(seed) for seed in settings["split_seeds"])
     lines = [f"URL quality bar: host split 75/25 (seed {splits}), limit {settings['limit'] or 'all'} rows per set, "
-             f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr {settings['lr']}, "
-             f"time budget {settings['time_budget'] or 'none'} s per model, max_len {settings['max_len']} "
-             f"(truncating {settings['truncating']}), host-split validation {settings['val_size'] or 'none'} "
-             f"(patience {settings['patience']}), class weight {settings['class_weight'] or 'none'}."
+             f"up to {settings['epochs']} epochs, batch {settings['batch_size']}, Adam lr "
+             f"{settings['lr'] or 'the model default'}, time budget {settings['time_budget'] or 'none'} s per model, "
+             f"max_len {settings['max_len']} (truncating {settings['truncating']}), host-split validation "
+             f"{settings['val_size'] or 'none'} (patience {settings['patience']}), decision threshold at FPR "
+             f"{settings['target_fpr']:g} on it, class weight {settings['class_weight'] or 'none'}."
              + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"]), "",
-             "| data set | split | model | train / test URLs | test accuracy | ROC AUC | TPR @ FPR 1e-3 | epochs "
-             "| wall time (s) |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             "| data set | split | model | train / test URLs | accuracy @ 0.5 | ROC AUC | TPR @ FPR 1e-3 "
+             "| TPR @ FPR 1e-2 | threshold | accuracy @ threshold | FPR @ threshold | epochs | training time (s) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for row in results:
         lines.append(f"| {row['dataset']} | {row['split']} | {row['model']} | {row['train']} / {row['test']} "
-                     f"| {row['accuracy']:.4f} "
-                     f"| {row['roc_auc']:.4f} | {row['tpr_at_fpr_1e-3']:.4f} | {row['epochs'] or '-'} "
-                     f"| {row['seconds']:.0f} |")
+                     f"| {row['accuracy']:.4f} | {row['roc_auc']:.5f} | {row['tpr_at_fpr_1e-3']:.4f} "
+                     f"| {row['tpr_at_fpr_1e-2']:.4f} | {row['threshold']:.4g} | {row['accuracy_at_threshold']:.4f} "
+                     f"| {row['fpr_at_threshold']:.4f} | {row['epochs'] or '-'} | {row['train_seconds']:.0f} |")
     if len(settings["split_seeds"]) > 1:
         lines += ["", split_summary(results)]
     return "\n".join(lines)
 
 
+#: The summary's columns after the ROC AUC: (heading, row key, digits).
+SUMMARY_COLUMNS = (("TPR @ FPR 1e-3", "tpr_at_fpr_1e-3", 4), ("TPR @ FPR 1e-2", "tpr_at_fpr_1e-2", 4),
+                   ("accuracy @ threshold", "accuracy_at_threshold", 4), ("FPR @ threshold", "fpr_at_threshold", 4),
+                   ("training time (s)", "train_seconds", 0))
+
+
 def split_summary(results):
-    """Per data set and model, the ROC AUC over the host splits: mean, standard
-    deviation, range, and on how many splits it is at or above the baseline's."""
-    baseline = {(row["dataset"], row["split"]): row["roc_auc"] for row in results if row["model"] == BASELINE}
-    lines = ["| data set | model | splits | mean ROC AUC | sd | min | max | splits at or above the baseline |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    """Per data set and model, over the host splits: the ROC AUC's mean, standard
+    deviation and range, the means (and standard deviations) of the other metrics, and
+    on how many splits its ROC AUC and its TPR at FPR 1e-3 are at or above the
+    baseline's on the same split."""
+    baseline = {(row["dataset"], row["split"]): row for row in results if row["model"] == BASELINE}
+    lines = ["| data set | model | splits | mean ROC AUC | sd | min | max | "
+             + " | ".join(f"{heading} mean (sd)" for heading, _, _ in SUMMARY_COLUMNS)
+             + " | ROC AUC at or above the baseline | TPR @ 1e-3 at or above the baseline |",
+             "| --- " * (9 + len(SUMMARY_COLUMNS)) + "|"]
     groups = {}
     for row in results:
         groups.setdefault((row["dataset"], row["model"]), []).append(row)
     for (dataset, model), rows in groups.items():
         auc = np.array([row["roc_auc"] for row in rows])
-        compared = [row["roc_auc"] >= baseline[dataset, row["split"]] for row in rows
-                    if (dataset, row["split"]) in baseline]
-        versus = "-" if model == BASELINE or not compared else f"{sum(compared)} of {len(compared)}"
-        spread = auc.std(ddof=1) if len(rows) > 1 else 0.0
-        lines.append(f"| {dataset} | {model} | {len(rows)} | {auc.mean():.5f} | {spread:.5f} "
-                     f"| {auc.min():.5f} | {auc.max():.5f} | {versus} |")
+        cells = [f"{len(rows)}", f"{auc.mean():.5f}", f"{_sd(auc):.5f}", f"{auc.min():.5f}", f"{auc.max():.5f}"]
+        for _, key, digits in SUMMARY_COLUMNS:
+            values = np.array([row[key] for row in rows], dtype=float)
+            cells.append(f"{values.mean():.{digits}f} ({_sd(values):.{digits}f})")
+        for key in ("roc_auc", "tpr_at_fpr_1e-3"):
+            compared = [row[key] >= baseline[dataset, row["split"]][key] for row in rows
+                        if (dataset, row["split"]) in baseline]
+            cells.append("-" if model == BASELINE or not compared else f"{sum(compared)} of {len(compared)}")
+        lines.append(f"| {dataset} | {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
+def _sd(values):
+    return values.std(ddof=1) if len(values) > 1 else 0.0
+
+
+def cross_source_urls(name, args, urls_train):
+    """(URLs, labels, name) of the other data set, without the URLs whose host is in
+    `urls_train`: URLs from a source the model never saw."""
+    (other,) = [dataset for dataset in DATASETS if dataset != name]
+    urls, labels, _ = load_url_csv(Path(args.data_dir) / other / "urls.csv")
+    seen = {url_host(url) for url in urls_train}
+    keep = np.array([url_host(url) not in seen for url in urls])
+    return [url for url, kept in zip(urls, keep) if kept], np.asarray(labels)[keep], other
+
+
+def averaged(rows, model, data, cross):
+    """The row of the mean probability of `rows` (models trained on the same split):
+    test and cross-source probabilities averaged, the threshold chosen on their
+    averaged validation probabilities."""
+    probabilities = np.mean([row["probabilities"] for row in rows], axis=0)
+    validation = rows[0]["validation_labels"]
+    val_probabilities = None if validation is None else np.mean([row["val_probabilities"] for row in rows], axis=0)
+    threshold = threshold_for(None if validation is None else (None, validation), val_probabilities,
+                              rows[0]["target_fpr"])
+    return dict(scores(data[3], probabilities, threshold), model=model, epochs=None,
+                seconds=sum(row["seconds"] for row in rows), train_seconds=sum(row["train_seconds"] for row in rows),
+                probabilities=probabilities, val_probabilities=val_probabilities, validation_labels=validation,
+                target_fpr=rows[0]["target_fpr"],
+                cross_probabilities=None if cross is None else np.mean([row["cross_probabilities"] for row in rows],
+                                                                      axis=0))
+
+
 def run_split(name, split_seed, args):
-    """The baseline and every model (once per weight seed, then the seeds' mean) on one
-    host split of data set `name`: yields (row, test probabilities or None)."""
+    """The baseline, every model (once per weight seed, then the seeds' mean) and every
+    --ensemble on one host split of data set `name`: yields rows holding their test
+    probabilities (and, with --cross-source, the other data set's)."""
     data = load(args.data_dir, name, args.limit, split_seed)
     sizes = {"dataset": name, "split": split_seed, "train": len(data[1]), "test": len(data[3])}
     print(f"{name}: train {sizes['train']} URLs, test {sizes['test']} (host split, seed {split_seed})", flush=True)
+    cross = cross_source_urls(name, args, data[0]) if args.cross_source else None
+    validation_labels = None
+    if args.val_size:
+        validation_labels = np.asarray(split_by_host(data[0], data[1], test_size=args.val_size, seed=split_seed)[3])
     if args.baseline:
-        yield dict(sizes, model=BASELINE, **run_baseline(data)), None
+        yield dict(sizes, model=BASELINE, **run_baseline(data, args, split_seed, cross), cross=cross)
     embedding_init = initial_embedding(data[0], args)
+    by_arch = {}
     for arch in args.archs.split(","):
-        members, seconds = [], 0.0
+        members = []
         for seed in args.seeds:
             row = dict(sizes, model=arch if len(args.seeds) == 1 else f"{arch}, seed {seed}",
-                       **run_model(arch, data, settings_for(arch, args), seed, embedding_init, split_seed))
-            members.append(row.pop("probabilities"))
-            seconds += row["seconds"]
-            yield row, members[-1]
+                       **run_model(arch, data, settings_for(arch, args), seed, embedding_init, split_seed, cross),
+                       validation_labels=validation_labels, target_fpr=args.target_fpr, cross=cross)
+            members.append(row)
+            yield row
+        by_arch[arch] = members[0]
         if len(members) > 1:
             # The seeds' mean probability: one prediction from models that differ only in their initial weights.
-            yield dict(sizes, model=f"{arch}, mean of {len(members)} seeds",
-                       **scores(data[3], np.mean(members, axis=0)), epochs=None, seconds=seconds), None
+            by_arch[arch] = dict(sizes, **averaged(members, f"{arch}, mean of {len(members)} seeds", data, cross),
+                                 cross=cross)
+            yield by_arch[arch]
+    for ensemble in args.ensemble:
+        yield dict(sizes, **averaged([by_arch[arch] for arch in ensemble], "mean of " + " + ".join(ensemble), data,
+                                     cross), cross=cross)
+
+
+def cross_source_row(row):
+    """The row of `row`'s model on the other data set's URLs, at its own threshold."""
+    urls, labels, other = row["cross"]
+    return dict(scores(labels, row["cross_probabilities"], row["threshold"]), dataset=f"{row['dataset']} -> {other}",
+                split=row["split"], model=row["model"], train=row["train"], test=len(labels), epochs=row["epochs"],
+                seconds=row["seconds"], train_seconds=row["train_seconds"])
+
+
+def parse_ensemble(text):
+    """'ngram_linear+wide_conv_max' -> ('ngram_linear', 'wide_conv_max'), for argparse."""
+    members = tuple(text.split("+"))
+    unknown = [arch for arch in members if arch not in ARCHITECTURES]
+    if len(members) < 2 or unknown:
+        raise argparse.ArgumentTypeError(f"expected two or more of {', '.join(ARCHITECTURES)} joined by +, got {text!r}")
+    return members
+
+
+#: What a row holds beyond what the JSON report and the tables show.
+ARRAYS = ("probabilities", "val_probabilities", "cross_probabilities", "validation_labels", "cross", "target_fpr")
 
 
 def main(argv=None):
@@ -260,7 +396,9 @@ def main(argv=None):
     parser.add_argument("--archs", default=",".join(ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--lr", type=float, default=1e-3,
+                        help="Adam's learning rate (default 1e-3; 0: each architecture's own default, "
+                             "e.g. ngram_linear's 1e-2)")
     parser.add_argument("--limit", type=int, default=None, help="rows per data set (a seeded random subset)")
     parser.add_argument("--time-budget", type=float, default=None, help="seconds of training per model")
     parser.add_argument("--max-len", type=int, default=75, help="characters per URL (the source's 75)")
@@ -295,21 +433,34 @@ def main(argv=None):
     parser.add_argument("--override", type=parse_override, action="append", default=[], metavar="ARCH:SETTING=VALUE",
                         help="a setting for one architecture only, e.g. conv_max:max_len=100 (repeatable; "
                              f"settings: {', '.join(OVERRIDABLE)})")
+    parser.add_argument("--target-fpr", type=float, default=1e-3,
+                        help="each model's decision threshold is chosen on the validation part for this "
+                             "false-positive rate, as `minidl train --target-fpr` does (default 1e-3)")
+    parser.add_argument("--ensemble", type=parse_ensemble, action="append", default=[], metavar="ARCH+ARCH",
+                        help="also score the mean probability of these architectures (repeatable)")
+    parser.add_argument("--cross-source", action="store_true",
+                        help="also score each model on the other data set's URLs whose hosts it never saw "
+                             "(rows 'A -> B')")
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
+    args.lr = args.lr or None
 
     settings = {key: value for key, value in vars(args).items()}
     settings.update(python=platform.python_version(), numpy=np.__version__,
                     machine=platform.processor() or platform.machine())
-    results, probabilities = [], {}
+    results, cross_results, probabilities = [], [], {}
     for name in args.datasets.split(","):
         for split_seed in args.split_seeds:
             prefix = name if len(args.split_seeds) == 1 else f"{name}, split {split_seed}"
-            for row, member in run_split(name, split_seed, args):
+            for row in run_split(name, split_seed, args):
+                if row["model"] != BASELINE and row["epochs"] is not None:  # a trained model, not a mean
+                    probabilities[f"{prefix}: {row['model']}"] = row["probabilities"]
+                if row["cross"] is not None:
+                    cross_results.append(cross_source_row(row))
+                row = {key: value for key, value in row.items() if key not in ARRAYS}
                 print(row, flush=True)
                 results.append(row)
-                if member is not None:
-                    probabilities[f"{prefix}: {row['model']}"] = member
+    results += cross_results
     table = markdown(results, settings)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -31,7 +31,8 @@ import numpy as np
 from minidl.kernels.parallelism import set_num_threads
 from minidl.data import normalize_url
 from minidl.distributed import launch_rank
-from minidl.models.url import ARCHITECTURES, POOLINGS
+from minidl.models.registry import ARCHITECTURES
+from minidl.models.url import POOLINGS
 
 PROGRAM = "minidl"
 
@@ -101,7 +102,7 @@ def read_url_lines(source):
 
 def load_model_file(path):
     """(model, tokenizer, extra) from a file written by `minidl train`."""
-    from minidl.data import CharTokenizer
+    from minidl.data import tokenizer_from_config
     from minidl.io import load
 
     if not Path(path).is_file():
@@ -111,7 +112,18 @@ def load_model_file(path):
     model, extra, _ = load(path)
     if "tokenizer" not in extra:
         raise UserError(f"--model {path}: the file holds no tokeniser settings (was it written by `minidl train`?)")
-    return model, CharTokenizer.from_config(extra["tokenizer"]), extra
+    return model, tokenizer_from_config(extra["tokenizer"]), extra
+
+
+def decision_threshold(args, extra):
+    """(threshold, where it comes from): --threshold, else the one `minidl train` stored
+    in the model file, else 0.5."""
+    if args.threshold is not None:
+        return args.threshold, "--threshold"
+    if extra.get("threshold") is None:
+        return 0.5, "default"
+    target = extra.get("target_fpr")
+    return float(extra["threshold"]), "stored" + (f": FPR {target:g} on the validation part" if target else "")
 
 
 def model_sizes(args, arch):
@@ -127,6 +139,39 @@ def model_sizes(args, arch):
             raise UserError(f"--{option.replace('_', '-')} does not apply to {arch}")
         sizes[parameter] = value
     return sizes
+
+
+def accepted_settings(arch, **settings):
+    """The `settings` that `arch`'s constructor takes and that are given (not None):
+    the character vocabulary and initial embedding mean nothing to ngram_linear."""
+    accepted = inspect.signature(ARCHITECTURES[arch]).parameters
+    return {name: value for name, value in settings.items() if name in accepted and value is not None}
+
+
+def report_dropped_characters(tokenizer, urls):
+    """Say how many characters outside string.printable the character tokeniser drops."""
+    from minidl.data import CharTokenizer
+
+    chars = tokenizer if isinstance(tokenizer, CharTokenizer) else getattr(tokenizer, "parts", {}).get("chars")
+    if chars is None:
+        return
+    _, unknown = chars.tokenize(urls)
+    if unknown.sum():
+        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
+
+
+def calibrated_threshold(args, model, validation):
+    """The decision threshold for --target-fpr on the validation part (0.5 without one)."""
+    from minidl.train import metrics, predict
+
+    if validation is None:
+        print("no validation part: the decision threshold stays 0.5 (--validation-split calibrates it)")
+        return 0.5
+    scores = predict(model, validation[0], distributed="auto").reshape(-1)
+    threshold = metrics.threshold_at_fpr(validation[1], scores, args.target_fpr)
+    print(f"decision threshold {threshold:.6g}: at most {args.target_fpr:g} of the validation part's benign URLs "
+          f"above it, {metrics.tpr_at_fpr(validation[1], scores, args.target_fpr):.4f} of its malicious ones")
+    return threshold
 
 
 def int_list(text):
@@ -156,6 +201,7 @@ def bounded_number(convert, in_range, expected):
 
 positive_int = bounded_number(int, lambda value: value >= 1, "a positive integer")
 fraction = bounded_number(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
+probability = bounded_number(float, lambda value: 0 <= value <= 1, "a number in [0, 1]")
 
 
 # ------------------------------------------------------------------------ output
@@ -214,33 +260,38 @@ def command_train(args):
     urls, labels, path = load_labelled_urls(args)
     if len(np.unique(labels)) < 2:
         raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
-    tokenizer = CharTokenizer(max_len=args.max_len or 75, truncating=args.truncating)
-    x, unknown = tokenizer.encode(urls, return_unknown=True)
     print(f"data: {path}: {describe_labels(labels)}")
-    if unknown.sum():
-        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
-    train, validation, test = split_data(args, urls, x, labels)
-    print(f"split ({args.split}): train {len(train[1])}, "
-          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+    # Split the URLs first: a tokeniser that learns a vocabulary (URLNet's words) sees the training part only.
+    parts = split_data(args, urls, np.arange(len(urls)), labels)
+    print(f"split ({args.split}): train {len(parts[0][1])}, "
+          f"{'validation ' + str(len(parts[1][1])) + ', ' if parts[1] else ''}test {len(parts[2][1])}")
 
     minidl.manual_seed(args.seed)
-    model = build_model(args.arch, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init, **sizes)
+    model = build_model(args.arch, **accepted_settings(args.arch, max_vocab_len=CharTokenizer().vocab_size,
+                                                       embedding_init=embedding_init), **sizes)
     print(f"model: {args.arch}, {model.count_params():,} parameters")
+    tokenizer = model.make_tokenizer([urls[i] for i in parts[0][0]], truncating=args.truncating)
+    x = tokenizer.encode(urls)
+    report_dropped_characters(tokenizer, urls)
+    train, validation, test = (None if part is None else (x[part[0]], part[1]) for part in parts)
     callbacks = []
     if args.early_stopping is not None:
         callbacks.append(EarlyStopping(monitor=args.monitor, patience=args.early_stopping, restore_best_weights=True))
     history = fit(model, train[0], train[1], epochs=args.epochs, batch_size=args.batch_size,
-                  optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
+                  optimizer=model.make_optimizer(*([] if args.lr is None else [args.lr])),
+                  validation_data=validation, callbacks=callbacks,
                   verbose=args.verbose, distributed="auto")
-    scores = evaluate(model, test[0], test[1], distributed="auto")
-    print(f"test set ({describe_labels(test[1])}):")
+    threshold = calibrated_threshold(args, model, validation)
+    scores = evaluate(model, test[0], test[1], distributed="auto", threshold=threshold)
+    print(f"test set ({describe_labels(test[1])}), malicious above {threshold:.6g}:")
     print(format_scores(scores))
 
     if launch_rank() > 0:  # every rank holds the trained model; rank 0 writes it
         return 0
     if args.output:
         extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": str(path), "split": args.split,
-                 "seed": args.seed, "epochs_run": len(history.get("loss", [])),
+                 "seed": args.seed, "epochs_run": len(history.get("loss", [])), "threshold": threshold,
+                 "target_fpr": args.target_fpr if validation else None,
                  "test_scores": {k: v for k, v in scores.items() if isinstance(v, float) and np.isfinite(v)}}
         save(args.output, model, extra=extra)
         print(f"saved the model to {args.output}")
@@ -258,10 +309,13 @@ def command_train(args):
 def command_evaluate(args):
     from minidl.train import evaluate
 
-    model, tokenizer, _ = load_model_file(args.model)
+    model, tokenizer, extra = load_model_file(args.model)
+    threshold, source = decision_threshold(args, extra)
     urls, labels, path = load_labelled_urls(args)
-    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size, distributed="auto")
+    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size, distributed="auto",
+                      threshold=threshold)
     print(f"{path}: {describe_labels(labels)}")
+    print(f"malicious above {threshold:.6g} ({source})")
     print(format_scores(scores))
     return 0
 
@@ -269,18 +323,17 @@ def command_evaluate(args):
 def command_predict(args):
     from minidl.train import predict
 
-    if not 0 <= args.threshold <= 1:
-        raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
     urls = list(args.urls)
     if args.file:
         urls += read_url_lines(args.file)
     if not urls:
         raise UserError("no URLs given: pass them as arguments, or with --file (one per line, '-' for stdin)")
-    model, tokenizer, _ = load_model_file(args.model)
+    model, tokenizer, extra = load_model_file(args.model)
+    threshold, _ = decision_threshold(args, extra)
     probabilities = predict(model, tokenizer.encode([normalize_url(url) for url in urls]),
                             batch_size=args.batch_size, distributed="auto").reshape(-1)
     for url, probability in zip(urls, probabilities):
-        verdict = "malicious" if probability > args.threshold else "benign"
+        verdict = "malicious" if probability > threshold else "benign"
         print(f"{probability:.4f}\t{verdict}\t{url}")
     return 0
 
@@ -291,7 +344,8 @@ def command_summary(args):
     if args.model:
         model, _, _ = load_model_file(args.model)
     elif args.arch:
-        model = build_model(args.arch, max_vocab_len=args.vocab_size, **model_sizes(args, args.arch))
+        model = build_model(args.arch, **accepted_settings(args.arch, max_vocab_len=args.vocab_size),
+                            **model_sizes(args, args.arch))
     else:
         raise UserError("give --arch (and sizes) or --model")
     summary(model)
@@ -389,6 +443,12 @@ def add_import_keras_command(commands):
 
 
 # ------------------------------------------------------------------------- parser
+def add_threshold_option(parser):
+    parser.add_argument("--threshold", type=probability,
+                        help="probability above which a URL is called malicious (default: the threshold `minidl "
+                             "train --target-fpr` stored in the model file, else 0.5)")
+
+
 def add_data_options(parser, required=True):
     parser.add_argument("--data", required=required,
                         help="a CSV file (or a folder holding one), or a registered data set name; "
@@ -435,7 +495,9 @@ def build_parser():
                             "docs/url_quality.md)")
     train.add_argument("--epochs", type=positive_int, default=5, help="epochs (default 5)")
     train.add_argument("--batch-size", type=positive_int, default=32, help="batch size (default 32)")
-    train.add_argument("--lr", type=float, default=1e-4, help="Adam's learning rate (default 1e-4)")
+    train.add_argument("--lr", type=float,
+                       help="Adam's learning rate (default: the architecture's, 1e-4 for the source's models as in "
+                            "the source, 1e-2 for ngram_linear)")
     train.add_argument("--split", choices=("random", "host"), default="random",
                        help="random stratified split, or by host (no host in two parts)")
     train.add_argument("--test-size", type=fraction, default=0.25, help="test fraction (default 0.25)")
@@ -445,6 +507,10 @@ def build_parser():
                        help="stop after PATIENCE epochs without improvement and keep the best weights")
     train.add_argument("--monitor", default="val_loss", help="validation metric for early stopping (default val_loss)")
     train.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start the embedding from")
+    train.add_argument("--target-fpr", type=probability, default=1e-3,
+                       help="choose the decision threshold on the validation part so that at most this fraction "
+                            "of its benign URLs is called malicious, and store it in the model file for predict "
+                            "and evaluate (default 1e-3; needs --validation-split, else the threshold is 0.5)")
     train.add_argument("--output", help="write the trained model to this file")
     train.add_argument("--plots", help="write training curves and the ROC curve (PNG) into this folder")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -456,6 +522,7 @@ def build_parser():
     evaluate.add_argument("--model", required=True, help="a model file written by `minidl train`")
     add_data_options(evaluate)
     evaluate.add_argument("--batch-size", type=positive_int, default=256, help="batch size (default 256)")
+    add_threshold_option(evaluate)
     evaluate.set_defaults(run=command_evaluate)
 
     predict = commands.add_parser("predict", help="score URLs with a saved model",
@@ -463,8 +530,7 @@ def build_parser():
     predict.add_argument("--model", required=True, help="a model file written by `minidl train`")
     predict.add_argument("urls", nargs="*", metavar="URL", help="URLs to score")
     predict.add_argument("--file", help="a file with one URL per line ('-' for stdin)")
-    predict.add_argument("--threshold", type=float, default=0.5,
-                         help="probability above which a URL is called malicious (default 0.5)")
+    add_threshold_option(predict)
     predict.add_argument("--batch-size", type=positive_int, default=1024, help="batch size (default 1024)")
     predict.set_defaults(run=command_predict)
 

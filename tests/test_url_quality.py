@@ -110,9 +110,37 @@ def test_runner_repeats_everything_on_each_host_split(tmp_path):
 
 
 def test_split_summary_compares_each_split_with_its_own_baseline():
-    rows = [{"dataset": "d", "split": split, "model": model, "roc_auc": auc}
-            for split, model, auc in [(1, "tfidf+logreg", 0.90), (1, "cnn", 0.95),
-                                      (2, "tfidf+logreg", 0.99), (2, "cnn", 0.97)]]
+    rows = [{"dataset": "d", "split": split, "model": model, "roc_auc": auc, "tpr_at_fpr_1e-3": tpr,
+             "tpr_at_fpr_1e-2": 0.9, "accuracy_at_threshold": 0.8, "fpr_at_threshold": 0.001, "train_seconds": 10.0}
+            for split, model, auc, tpr in [(1, "tfidf+logreg", 0.90, 0.5), (1, "cnn", 0.95, 0.4),
+                                           (2, "tfidf+logreg", 0.99, 0.6), (2, "cnn", 0.97, 0.7)]]
     lines = split_summary(rows).splitlines()
-    assert lines[2] == "| d | tfidf+logreg | 2 | 0.94500 | 0.06364 | 0.90000 | 0.99000 | - |"
-    assert lines[3] == "| d | cnn | 2 | 0.96000 | 0.01414 | 0.95000 | 0.97000 | 1 of 2 |"
+    assert lines[2] == ("| d | tfidf+logreg | 2 | 0.94500 | 0.06364 | 0.90000 | 0.99000 | 0.5500 (0.0707) "
+                        "| 0.9000 (0.0000) | 0.8000 (0.0000) | 0.0010 (0.0000) | 10 (0) | - | - |")
+    assert lines[3].startswith("| d | cnn | 2 | 0.96000 | 0.01414 | 0.95000 | 0.97000 | 0.5500 (0.2121) |")
+    assert lines[3].endswith("| 1 of 2 | 1 of 2 |")
+
+
+def test_runner_thresholds_ensembles_and_cross_source(tmp_path):
+    for name, prefix in (("url-bahnsen-phishing40k", ""), ("url-iscx2016", "other-")):
+        folder = tmp_path / "data" / name
+        folder.mkdir(parents=True)  # the second set's hosts are all new to a model trained on the first
+        write_csv(folder / "urls.csv", [(prefix + url, label) for url, label in synthetic_urls(160)])
+    out = tmp_path / "quality"
+    assert main(["--data-dir", str(tmp_path / "data"), "--datasets", "url-bahnsen-phishing40k", "--no-baseline",
+                 "--archs", "ngram_linear,conv_max", "--epochs", "1", "--max-len", "30", "--val-size", "0.25",
+                 "--override", "ngram_linear:lr=1e-2", "--ensemble", "ngram_linear+conv_max", "--cross-source",
+                 "--target-fpr", "0.1", "--out", str(out)]) == 0
+    rows = json.loads(out.with_suffix(".json").read_text())["results"]
+    assert [(row["dataset"], row["model"]) for row in rows] == [
+        ("url-bahnsen-phishing40k", "ngram_linear"), ("url-bahnsen-phishing40k", "conv_max"),
+        ("url-bahnsen-phishing40k", "mean of ngram_linear + conv_max")] + [
+        ("url-bahnsen-phishing40k -> url-iscx2016", model)
+        for model in ("ngram_linear", "conv_max", "mean of ngram_linear + conv_max")]
+    for row in rows:
+        assert 0 <= row["fpr_at_threshold"] <= 1 and 0 <= row["accuracy_at_threshold"] <= 1
+        assert 0 <= row["tpr_at_fpr_1e-2"] <= 1 and row["train_seconds"] <= row["seconds"]
+    cross = rows[3]
+    assert cross["threshold"] == rows[0]["threshold"] and cross["test"] == 160
+    table = out.with_suffix(".md").read_text()
+    assert "| url-bahnsen-phishing40k -> url-iscx2016 | 33 | ngram_linear |" in table

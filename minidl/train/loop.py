@@ -149,9 +149,12 @@ def _roc_metric(metric, *args):
         return float("nan")
 
 
-def _classification_metrics(objective, y, outputs, loss):
-    """evaluate's dict from the raw outputs and the targets."""
+def _classification_metrics(objective, y, outputs, loss, threshold=None):
+    """evaluate's dict from the raw outputs and the targets; a binary model's labels
+    are its probabilities above `threshold` (default: 0.5)."""
     true, predicted = objective.target_labels(y), objective.predicted_labels(outputs)
+    if threshold is not None and objective.task == "binary":
+        predicted = (objective.probabilities(outputs).reshape(-1) > threshold).astype(np.int64)
     result = {"loss": float(loss), "accuracy": metrics.accuracy(true, predicted)}
     if objective.task == "binary":
         scores = objective.probabilities(outputs).reshape(-1)
@@ -404,12 +407,14 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     return history
 
 
-def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distributed=None):
+def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distributed=None, threshold=None):
     """Metrics of `model` on (x, y), in eval mode without grad, as a dict of Python values.
 
-    Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1, threshold
-    0.5), tpr_at_fpr_1e-2, tpr_at_fpr_1e-3 (largest TPR with FPR <= 1e-2 / 1e-3; NaN,
-    like roc_auc, when y holds one class) and confusion_matrix [[tn, fp], [fn, tp]].
+    Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1: the
+    probability above `threshold`, default 0.5, e.g. one chosen with
+    metrics.threshold_at_fpr), tpr_at_fpr_1e-2, tpr_at_fpr_1e-3 (largest TPR with FPR
+    <= 1e-2 / 1e-3; NaN, like roc_auc, when y holds one class) and confusion_matrix
+    [[tn, fp], [fn, tp]].
     Multi-class models: loss, accuracy, precision, recall, f1 (macro averages),
     precision_per_class, recall_per_class, f1_per_class, support (lists, one per class)
     and confusion_matrix (rows true, columns predicted).
@@ -424,7 +429,7 @@ def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distribut
     objective = resolve_objective(loss, model, output_shape, from_logits)
     objective.check_targets(y, output_shape[-1])
     outputs, mean_loss = _inference(model, arrays, batch_size, objective, y, resolve_group(distributed))
-    return _classification_metrics(objective, y, outputs, mean_loss)
+    return _classification_metrics(objective, y, outputs, mean_loss, threshold)
 
 
 def predict(model, x, batch_size=1024, from_logits=None, distributed=None):

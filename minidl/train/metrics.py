@@ -10,6 +10,7 @@ numbers where larger means "more positive" (probabilities or logits).
     roc_curve(y_true, scores)                       fpr, tpr, thresholds
     roc_auc(y_true, scores)                         area under the ROC curve
     tpr_at_fpr(y_true, scores, max_fpr)             best TPR with FPR <= max_fpr
+    threshold_at_fpr(y_true, scores, max_fpr)       the score threshold that reaches it
 """
 import numpy as np
 
@@ -169,3 +170,31 @@ def tpr_at_fpr(y_true, scores, max_fpr):
         raise ValueError(f"tpr_at_fpr: max_fpr must be in [0, 1], got {max_fpr}")
     fpr, tpr, _ = roc_curve(y_true, scores)
     return float(tpr[fpr <= max_fpr].max())
+
+
+def threshold_at_fpr(y_true, scores, max_fpr):
+    """A decision threshold t for the rule "positive when score > t" that reaches
+    `tpr_at_fpr(y_true, scores, max_fpr)` on these samples with the fewest false
+    positives: the ROC curve's first operating point with that TPR, placed halfway to the
+    next lower score (so new scores between the two fall on the nearer side). When no
+    sample can be called positive within max_fpr, t is the highest score (nothing here
+    is above it).
+
+    The negatives score 0.1, 0.2, 0.3 and 0.9: at FPR 0 only 0.95 can be called
+    positive; at FPR 0.5 both positives (0.35 and 0.95) can, at the cost of 0.9:
+
+    >>> threshold_at_fpr([0, 0, 1, 1, 0, 0], [0.1, 0.3, 0.35, 0.95, 0.9, 0.2], 0.0)
+    0.925
+    >>> round(threshold_at_fpr([0, 0, 1, 1, 0, 0], [0.1, 0.3, 0.35, 0.95, 0.9, 0.2], 0.5), 6)
+    0.325
+    """
+    if not 0 <= max_fpr <= 1:
+        raise ValueError(f"threshold_at_fpr: max_fpr must be in [0, 1], got {max_fpr}")
+    fpr, tpr, thresholds = roc_curve(y_true, scores)
+    within = fpr <= max_fpr
+    point = int(np.flatnonzero(within & (tpr == tpr[within].max()))[0])
+    if point == 0:
+        return float(thresholds[1])
+    if point == len(thresholds) - 1:
+        return float(np.nextafter(thresholds[point], -np.inf))
+    return float((thresholds[point] + thresholds[point + 1]) / 2)
