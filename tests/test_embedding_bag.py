@@ -10,6 +10,7 @@ from minidl import functional as F
 from minidl.kernels import reference_kernel
 from minidl.sparse import IndexedSlices
 
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
 IDS = np.array([[1, 4, 4, 0], [0, 2, 6, 6], [3, 3, 3, 3]])
 MASK = np.array([[1, 1, 1, 0], [1, 0, 0, 0], [0, 0, 0, 0]])  # the last sample's bag is empty
 FLAT_IDS, OFFSETS = np.array([3, 1, 3, 5, 0, 6]), np.array([0, 0, 3, 4])  # the first bag is empty

@@ -7,6 +7,7 @@ import pytest
 from minidl import kernels
 from minidl.kernels import reference_kernel
 
+pytestmark = pytest.mark.threads  # CI runs this file again on two threads (see conftest.py)
 DTYPES = [np.float32, np.float64]
 ROWS = np.array([0, 3, 4, 7])
 
