@@ -13,6 +13,7 @@ from minidl.sparse import IndexedSlices
 from minidl.train import fit, predict
 
 from test_cli import synthetic_urls
+from test_models_url import float64  # noqa: F401 - the fixture
 
 SMALL = {
     "ngram_linear": {"buckets": 20, "max_ngrams": 6},
@@ -49,14 +50,6 @@ def packed_ids(model, batch=3, seed=0):
         else:
             parts.append(rng.integers(1, model.max_vocab_len, (batch, width)))
     return np.concatenate(parts, axis=1).astype(np.int32)
-
-
-@pytest.fixture
-def float64():
-    previous = minidl.default_dtype()
-    minidl.set_default_dtype(np.float64)
-    yield
-    minidl.set_default_dtype(previous)
 
 
 def test_parameter_counts_follow_every_size():

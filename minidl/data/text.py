@@ -116,7 +116,22 @@ def pad_ragged(values, lengths, maxlen=None, dtype="int32", padding="pre", trunc
 
 
 # ------------------------------------------------------------------------ tokeniser
-class CharTokenizer:
+class Tokenizer:
+    """What every tokeniser shares: its settings are JSON (`get_config`), `from_config`
+    makes the same tokeniser again, and two tokenisers with the same settings are equal."""
+
+    def get_config(self):
+        raise NotImplementedError
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    def __eq__(self, other):
+        return type(other) is type(self) and self.get_config() == other.get_config()
+
+
+class CharTokenizer(Tokenizer):
     """Characters -> ids, padded or cut to `max_len` (the URL models' input).
 
     id 0 is padding; with oov=False (the source's scheme) the character
@@ -216,13 +231,6 @@ class CharTokenizer:
             "truncating": self.truncating,
         }
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return isinstance(other, CharTokenizer) and self.get_config() == other.get_config()
-
     def __repr__(self):
         return f"CharTokenizer(max_len={self.max_len}, vocab_size={self.vocab_size}, oov={self.oov})"
 
@@ -279,7 +287,7 @@ def fnv1a(codes):
     return hashes
 
 
-class NgramHasher:
+class NgramHasher(Tokenizer):
     """Each URL's distinct character n-grams, hashed into `buckets` buckets, with counts.
 
     `encode(texts)` gives an int32 array (n, 2 * max_ngrams): first the bucket ids
@@ -350,13 +358,6 @@ class NgramHasher:
         return {"ngram_range": list(self.ngram_range), "buckets": self.buckets, "max_ngrams": self.max_ngrams,
                 "lowercase": self.lowercase}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return isinstance(other, NgramHasher) and self.get_config() == other.get_config()
-
     def __repr__(self):
         return (f"NgramHasher(ngram_range={self.ngram_range}, buckets={self.buckets}, "
                 f"max_ngrams={self.max_ngrams}, lowercase={self.lowercase})")
@@ -375,7 +376,7 @@ def url_words(text):
     return WORD_PATTERN.findall(text)
 
 
-class WordTokenizer:
+class WordTokenizer(Tokenizer):
     """URLNet's word input: word ids and each word's characters.
 
     `encode(texts)` gives an int32 array (n, max_words * (1 + max_word_len)): first the
@@ -439,19 +440,12 @@ class WordTokenizer:
     def get_config(self):
         return {"vocabulary": self.vocabulary, "max_words": self.max_words, "max_word_len": self.max_word_len}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
-
-    def __eq__(self, other):
-        return isinstance(other, WordTokenizer) and self.get_config() == other.get_config()
-
     def __repr__(self):
         return f"WordTokenizer(vocab_size={self.vocab_size}, max_words={self.max_words}, max_word_len={self.max_word_len})"
 
 
 # ------------------------------------------------------------- several at once
-class URLEncoder:
+class URLEncoder(Tokenizer):
     """Several tokenisations of each URL side by side: `encode(texts)` concatenates the
     parts' int32 arrays along the columns, in order, so a model that reads the URL more
     than one way still takes one array (and fit, predict, save and the command line need
@@ -490,9 +484,6 @@ class URLEncoder:
     @classmethod
     def from_config(cls, config):
         return cls({name: TOKENIZERS[class_name].from_config(settings) for name, class_name, settings in config["parts"]})
-
-    def __eq__(self, other):
-        return isinstance(other, URLEncoder) and self.get_config() == other.get_config()
 
     def __repr__(self):
         return "URLEncoder(" + ", ".join(f"{name}={part!r}" for name, part in self.parts.items()) + ")"
