@@ -105,10 +105,26 @@ def threshold_for(validation, probabilities, target_fpr):
 
 def model_settings(arch, args, embedding_init):
     """The constructor settings the runner gives `arch`: max_len, the character
-    vocabulary and the initial embedding, where the architecture has them."""
+    vocabulary and the initial embedding, where the architecture has them, and its
+    --model-setting values."""
     accepted = inspect.signature(ARCHITECTURES[arch]).parameters
     settings = {"max_len": args.max_len, "max_vocab_len": CharTokenizer().vocab_size, "embedding_init": embedding_init}
-    return {name: value for name, value in settings.items() if name in accepted and value is not None}
+    settings = {name: value for name, value in settings.items() if name in accepted and value is not None}
+    return dict(settings, **{name: value for target, name, value in args.model_setting if target == arch})
+
+
+def parse_model_setting(text):
+    """'ngram_linear:weighting="sublinear"' -> ('ngram_linear', 'weighting', 'sublinear'):
+    a constructor argument of one architecture, its value JSON, for argparse."""
+    arch, _, setting = text.partition(":")
+    name, _, value = setting.partition("=")
+    if arch not in ARCHITECTURES or name not in inspect.signature(ARCHITECTURES[arch]).parameters:
+        raise argparse.ArgumentTypeError(f"expected ARCH:ARGUMENT=JSON with ARGUMENT one of ARCH's constructor "
+                                         f"arguments, got {text!r}")
+    try:
+        return arch, name, json.loads(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a JSON value") from None
 
 
 def run_model(arch, data, args, seed=SEED, embedding_init=None, split_seed=SEED, cross=None):
@@ -256,7 +272,8 @@ def markdown(results, settings):
              f"max_len {settings['max_len']} (truncating {settings['truncating']}), host-split validation "
              f"{settings['val_size'] or 'none'} (patience {settings['patience']}), decision threshold at FPR "
              f"{settings['target_fpr']:g} on it, class weight {settings['class_weight'] or 'none'}."
-             + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"]), "",
+             + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"] + settings["model_setting"]),
+             "",
              "| data set | split | model | train / test URLs | accuracy @ 0.5 | ROC AUC | TPR @ FPR 1e-3 "
              "| TPR @ FPR 1e-2 | threshold | accuracy @ threshold | FPR @ threshold | epochs | training time (s) |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -441,6 +458,10 @@ def main(argv=None):
     parser.add_argument("--cross-source", action="store_true",
                         help="also score each model on the other data set's URLs whose hosts it never saw "
                              "(rows 'A -> B')")
+    parser.add_argument("--model-setting", type=parse_model_setting, action="append", default=[],
+                        metavar="ARCH:ARGUMENT=JSON",
+                        help="a constructor argument for one architecture, e.g. ngram_linear:wide_l2=1e-5 or "
+                             'ngram_linear:weighting=\'"sublinear"\' (repeatable)')
     parser.add_argument("--out", default="runs/url_quality")
     args = parser.parse_args(argv)
     args.lr = args.lr or None

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.url_quality import host_weights, load, main, parse_override, split_summary, with_cropped_copies
+from benchmarks.url_quality import (host_weights, load, main, parse_model_setting, parse_override, split_summary,
+                                    with_cropped_copies)
 
 from test_cli import synthetic_urls, write_csv
 
@@ -73,6 +74,10 @@ def test_override_changes_one_architectures_settings(tmp_path):
     for bad in ("conv_max:max_len=x", "cnn:max_len=5", "conv_max:dropout=0.1", "conv_max:max_len"):
         with pytest.raises(Exception, match=bad):
             parse_override(bad)
+    assert parse_model_setting('ngram_linear:weighting="count"') == ("ngram_linear", "weighting", "count")
+    for bad in ("ngram_linear:filters=3", "ngram_linear:wide_l2=x"):
+        with pytest.raises(Exception, match=bad):
+            parse_model_setting(bad)
     folder = tmp_path / "data" / "url-bahnsen-phishing40k"
     folder.mkdir(parents=True)
     write_csv(folder / "urls.csv", synthetic_urls(200))
@@ -130,7 +135,7 @@ def test_runner_thresholds_ensembles_and_cross_source(tmp_path):
     assert main(["--data-dir", str(tmp_path / "data"), "--datasets", "url-bahnsen-phishing40k", "--no-baseline",
                  "--archs", "ngram_linear,conv_max", "--epochs", "1", "--max-len", "30", "--val-size", "0.25",
                  "--override", "ngram_linear:lr=1e-2", "--ensemble", "ngram_linear+conv_max", "--cross-source",
-                 "--target-fpr", "0.1", "--out", str(out)]) == 0
+                 "--target-fpr", "0.1", "--model-setting", "ngram_linear:buckets=500", "--out", str(out)]) == 0
     rows = json.loads(out.with_suffix(".json").read_text())["results"]
     assert [(row["dataset"], row["model"]) for row in rows] == [
         ("url-bahnsen-phishing40k", "ngram_linear"), ("url-bahnsen-phishing40k", "conv_max"),
@@ -140,6 +145,7 @@ def test_runner_thresholds_ensembles_and_cross_source(tmp_path):
     for row in rows:
         assert 0 <= row["fpr_at_threshold"] <= 1 and 0 <= row["accuracy_at_threshold"] <= 1
         assert 0 <= row["tpr_at_fpr_1e-2"] <= 1 and row["train_seconds"] <= row["seconds"]
+    assert rows[0]["parameters"] == 500 + 2  # one weight per bucket, the padding row and the bias
     cross = rows[3]
     assert cross["threshold"] == rows[0]["threshold"] and cross["test"] == 160
     table = out.with_suffix(".md").read_text()
