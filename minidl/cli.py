@@ -5,6 +5,7 @@ character embeddings.
     minidl evaluate --model m.mdl --data urls.csv
     minidl predict --model m.mdl naureen.net/etisalat.ae/index2.php sixt.com/php/reservation?language=en_US
     minidl summary --arch conv_fully
+    minidl ensemble --model a.mdl --model b.mdl --output ab.mdl --data urls.csv --split host --validation-split 0.1
     minidl embed --data urls.csv --window 2 --dim 32 --output chars.npy --plot chars.png
 
 `--data` takes a CSV path (or a folder holding one CSV) or the name of a registered data
@@ -338,6 +339,37 @@ def command_predict(args):
     return 0
 
 
+def command_ensemble(args):
+    from minidl.io import save
+    from minidl.models.ensemble import MeanEnsemble
+    from minidl.train import evaluate
+
+    if len(args.model) < 2:
+        raise UserError("give two or more --model files to join")
+    members = [load_model_file(path) for path in args.model]
+    model = MeanEnsemble([member for member, _, _ in members])
+    tokenizer = model.make_tokenizer_from([member_tokenizer for _, member_tokenizer, _ in members])
+    print(f"ensemble of {', '.join(extra.get('arch', '?') for _, _, extra in members)}: "
+          f"{model.count_params():,} parameters")
+    threshold, validation = 0.5, None
+    if args.data:
+        urls, labels, path = load_labelled_urls(args)
+        _, validation, test = split_data(args, urls, np.arange(len(urls)), labels)
+        x = tokenizer.encode(urls)
+        validation = None if validation is None else (x[validation[0]], validation[1])
+        threshold = calibrated_threshold(args, model, validation)
+        scores = evaluate(model, x[test[0]], test[1], distributed="auto", threshold=threshold)
+        print(f"test set ({describe_labels(test[1])}), malicious above {threshold:.6g}:")
+        print(format_scores(scores))
+    if launch_rank() > 0:
+        return 0
+    save(args.output, model, extra={"tokenizer": tokenizer.get_config(), "arch": "mean_ensemble",
+                                    "members": [str(path) for path in args.model], "threshold": threshold,
+                                    "target_fpr": args.target_fpr if validation else None})
+    print(f"saved the ensemble to {args.output}")
+    return 0
+
+
 def command_summary(args):
     from minidl.models import build_model, print_layers_dims, summary
 
@@ -443,6 +475,21 @@ def add_import_keras_command(commands):
 
 
 # ------------------------------------------------------------------------- parser
+def add_split_options(parser):
+    parser.add_argument("--split", choices=("random", "host"), default="random",
+                        help="random stratified split, or by host (no host in two parts)")
+    parser.add_argument("--test-size", type=fraction, default=0.25, help="test fraction (default 0.25)")
+    parser.add_argument("--validation-split", type=fraction, default=0.0,
+                        help="fraction of the training part held out for validation (default none)")
+
+
+def add_target_fpr_option(parser):
+    parser.add_argument("--target-fpr", type=probability, default=1e-3,
+                        help="choose the decision threshold on the validation part so that at most this fraction "
+                             "of its benign URLs is called malicious, and store it in the model file for predict "
+                             "and evaluate (default 1e-3; needs --validation-split, else the threshold is 0.5)")
+
+
 def add_threshold_option(parser):
     parser.add_argument("--threshold", type=probability,
                         help="probability above which a URL is called malicious (default: the threshold `minidl "
@@ -498,19 +545,12 @@ def build_parser():
     train.add_argument("--lr", type=float,
                        help="Adam's learning rate (default: the architecture's, 1e-4 for the source's models as in "
                             "the source, 1e-2 for ngram_linear)")
-    train.add_argument("--split", choices=("random", "host"), default="random",
-                       help="random stratified split, or by host (no host in two parts)")
-    train.add_argument("--test-size", type=fraction, default=0.25, help="test fraction (default 0.25)")
-    train.add_argument("--validation-split", type=fraction, default=0.0,
-                       help="fraction of the training part held out for validation (default none)")
+    add_split_options(train)
     train.add_argument("--early-stopping", type=positive_int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without improvement and keep the best weights")
     train.add_argument("--monitor", default="val_loss", help="validation metric for early stopping (default val_loss)")
     train.add_argument("--embedding-init", help="a .npy matrix from `minidl embed` to start the embedding from")
-    train.add_argument("--target-fpr", type=probability, default=1e-3,
-                       help="choose the decision threshold on the validation part so that at most this fraction "
-                            "of its benign URLs is called malicious, and store it in the model file for predict "
-                            "and evaluate (default 1e-3; needs --validation-split, else the threshold is 0.5)")
+    add_target_fpr_option(train)
     train.add_argument("--output", help="write the trained model to this file")
     train.add_argument("--plots", help="write training curves and the ROC curve (PNG) into this folder")
     train.add_argument("--verbose", type=int, choices=(0, 1, 2), default=1,
@@ -533,6 +573,18 @@ def build_parser():
     add_threshold_option(predict)
     predict.add_argument("--batch-size", type=positive_int, default=1024, help="batch size (default 1024)")
     predict.set_defaults(run=command_predict)
+
+    ensemble = commands.add_parser(
+        "ensemble", help="join trained models into one that averages their probabilities",
+        description="Write one model file that scores a URL with the mean probability of the given models (each "
+                    "keeps its tokeniser). With --data and the split options the models were trained with, it "
+                    "chooses its decision threshold on their validation part and reports its test metrics.")
+    ensemble.add_argument("--model", action="append", required=True, help="a model file (give two or more)")
+    ensemble.add_argument("--output", required=True, help="where to write the ensemble")
+    add_data_options(ensemble, required=False)
+    add_split_options(ensemble)
+    add_target_fpr_option(ensemble)
+    ensemble.set_defaults(run=command_ensemble)
 
     summary = commands.add_parser("summary", help="print a model's layers, shapes and parameter counts",
                                   description="Print a Keras-like summary of an architecture or a saved model.")

@@ -107,7 +107,8 @@ def _groups(params):
     if all(isinstance(group, dict) for group in params):
         for group in params:
             if "params" not in group or set(group) - {"params", "lr"}:
-                raise ValueError(f"optimizer: a parameter group holds 'params' and optionally 'lr', got {sorted(group)}")
+                raise ValueError(f"optimizer: a parameter group holds 'params' and optionally 'lr', "
+                                 f"got {sorted(group)}")
         return [dict(group, params=list(group["params"])) for group in params]
     if any(isinstance(group, dict) for group in params):
         raise ValueError("optimizer: give parameters or parameter groups (dicts), not a mix")

@@ -98,4 +98,5 @@ class IndexedSlices:
         return target
 
     def __repr__(self):
-        return f"IndexedSlices({len(self.indices)} of {self.dense_shape[0]} rows, dim {self.dense_shape[1]}, {self.dtype})"
+        rows, dim = self.dense_shape
+        return f"IndexedSlices({len(self.indices)} of {rows} rows, dim {dim}, {self.dtype})"

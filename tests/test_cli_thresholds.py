@@ -102,3 +102,23 @@ def test_summary_of_each_new_architecture(arch, capsys):
 def test_a_size_an_architecture_lacks_is_an_error(capsys):
     status, _, err = run(["summary", "--arch", "ngram_linear", "--filters", "8"], capsys)
     assert status == 1 and "--filters does not apply to ngram_linear" in err
+
+
+def test_ensemble_joins_trained_models_and_calibrates_on_their_validation_part(calibrated, tmp_path, capsys):
+    data, linear = calibrated
+    other = tmp_path / "wide.mdl"
+    split = ["--split", "host", "--validation-split", "0.25"]
+    status, _, err = run(["train", "--arch", "wide_conv_max", "--data", data, "--max-len", "30", "--filters", "4",
+                          "--epochs", "1", "--lr", "3e-3", *split, "--output", other, "--verbose", "0"], capsys)
+    assert status == 0, err
+    joined = tmp_path / "both.mdl"
+    status, out, err = run(["ensemble", "--model", linear, "--model", other, "--output", joined, "--data", data,
+                            *split, "--target-fpr", "0.05"], capsys)
+    assert status == 0, err
+    assert "ensemble of ngram_linear, wide_conv_max" in out and "decision threshold" in out and "roc_auc" in out
+    extra = read_header(joined)["extra"]
+    assert extra["arch"] == "mean_ensemble" and extra["target_fpr"] == 0.05
+    status, out, _ = run(["predict", "--model", joined, BAD, GOOD], capsys)
+    assert status == 0 and [line.split("\t")[1] for line in out.splitlines()] == ["malicious", "benign"]
+    status, _, err = run(["ensemble", "--model", linear, "--output", joined], capsys)
+    assert status == 1 and "two or more --model files" in err

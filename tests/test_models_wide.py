@@ -154,3 +154,24 @@ def test_ngram_linear_learns_the_synthetic_urls():
         verbose=0)
     accuracy = ((predict(model, x[200:]).reshape(-1) > 0.5) == labels[200:]).mean()
     assert accuracy == 1.0
+
+
+def test_an_ensemble_is_the_mean_of_its_members_and_saves_as_one_model(tmp_path):
+    from minidl.models import MeanEnsemble
+
+    urls = [url for url, _ in synthetic_urls(20)]
+    linear, wide = (build_model(arch, **dict(SMALL[arch], max_vocab_len=101) if arch == "wide_conv_max"
+                                else SMALL[arch]).eval() for arch in ("ngram_linear", "wide_conv_max"))
+    tokenizers = [linear.make_tokenizer(urls), wide.make_tokenizer(urls)]
+    ensemble = MeanEnsemble([linear, wide]).eval()
+    tokenizer = ensemble.make_tokenizer_from(tokenizers)
+    expected = (linear(tokenizers[0].encode(urls)).numpy() + wide(tokenizers[1].encode(urls)).numpy()) / 2
+    np.testing.assert_allclose(ensemble(tokenizer.encode(urls)).numpy(), expected, rtol=1e-6)
+    io.save(tmp_path / "ensemble.mdl", ensemble, extra={"tokenizer": tokenizer.get_config()})
+    loaded, extra, _ = io.load(tmp_path / "ensemble.mdl")
+    again = minidl.data.tokenizer_from_config(extra["tokenizer"]).encode(urls)
+    np.testing.assert_allclose(loaded(again).numpy(), expected, rtol=1e-6)
+    with pytest.raises(ValueError, match="the tokenisers give the parts"):
+        ensemble.make_tokenizer_from(tokenizers[::-1])
+    with pytest.raises(ValueError, match="two or more members"):
+        MeanEnsemble([linear])

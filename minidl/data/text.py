@@ -389,7 +389,8 @@ class WordTokenizer(Tokenizer):
 
     def __init__(self, vocabulary=(), max_words=100, max_word_len=20):
         if int(max_words) < 1 or int(max_word_len) < 1:
-            raise ValueError(f"WordTokenizer: max_words and max_word_len must be positive, got {max_words}, {max_word_len}")
+            raise ValueError(f"WordTokenizer: max_words and max_word_len must be positive, "
+                             f"got {max_words}, {max_word_len}")
         self.vocabulary = list(vocabulary)
         if len(set(self.vocabulary)) != len(self.vocabulary):
             raise ValueError("WordTokenizer: the vocabulary repeats words")
@@ -441,7 +442,8 @@ class WordTokenizer(Tokenizer):
         return {"vocabulary": self.vocabulary, "max_words": self.max_words, "max_word_len": self.max_word_len}
 
     def __repr__(self):
-        return f"WordTokenizer(vocab_size={self.vocab_size}, max_words={self.max_words}, max_word_len={self.max_word_len})"
+        return (f"WordTokenizer(vocab_size={self.vocab_size}, max_words={self.max_words}, "
+                f"max_word_len={self.max_word_len})")
 
 
 # ------------------------------------------------------------- several at once
@@ -483,7 +485,8 @@ class URLEncoder(Tokenizer):
 
     @classmethod
     def from_config(cls, config):
-        return cls({name: TOKENIZERS[class_name].from_config(settings) for name, class_name, settings in config["parts"]})
+        return cls({name: TOKENIZERS[class_name].from_config(settings)
+                    for name, class_name, settings in config["parts"]})
 
     def __repr__(self):
         return "URLEncoder(" + ", ".join(f"{name}={part!r}" for name, part in self.parts.items()) + ")"

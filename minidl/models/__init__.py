@@ -5,6 +5,7 @@ import as)."""
 from minidl.models.botnet import behaviour_classifier, held_out_subclass_split, subclass_of
 from minidl.models.cbow import CBOW, character_labels, context_windows, pca_2d, plot_embedding, train_cbow
 from minidl.models.dga import dga_lstm, domain_name
+from minidl.models.ensemble import MeanEnsemble
 from minidl.models.graph import GraphModel
 from minidl.models.image import as_images, conv2d_classifier, first_layer_filters
 from minidl.models.mlp import HIDDEN_ACTIVATIONS, classifier_head, decision_surface, mlp
@@ -35,8 +36,9 @@ __all__ = [
     "conv2d_classifier", "decision_surface", "dga_lstm", "domain_name", "first_layer_filters",
     "held_out_subclass_split", "mlp", "recurrent_classifier", "subclass_of",
     "ADAM", "ARCHITECTURES", "CBOW", "GraphModel", "ConvBranch", "ConvFully", "ConvMax", "DenseBlock",
-    "HashedLinear", "LSTMConv", "LayerRow", "MaxOverTimeBranch", "NgramLinear", "PackedInput", "SimpleLSTM",
-    "URLClassifier", "URLModel", "URLNet", "WideConvMax", "ngram_weights", "build_model", "character_labels",
+    "HashedLinear", "LSTMConv", "LayerRow", "MaxOverTimeBranch", "MeanEnsemble", "NgramLinear", "PackedInput",
+    "SimpleLSTM", "URLClassifier", "URLModel", "URLNet", "WideConvMax", "ngram_weights", "build_model",
+    "character_labels",
     "context_windows", "conv_fully",
     "conv_max", "layer_rows", "lstm_conv", "pca_2d", "plot_embedding", "print_layers_dims", "simple_lstm",
     "summary", "train_cbow",

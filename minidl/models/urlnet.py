@@ -91,8 +91,9 @@ class URLNet(PackedInput, NgramSettings, URLModel):
         super().__init__(max_len, emb_dim, max_vocab_len, l2, embedding_dropout, name)
         self.max_words, self.max_word_len = int(max_words), int(max_word_len)
         self.max_vocabulary, self.min_count = int(max_vocabulary), int(min_count)
-        self.filters, self.kernel_sizes, self.branch_units = int(filters), tuple(int(k) for k in kernel_sizes), int(branch_units)
-        self.hidden_units, self.dropout_rate, self.wide_enabled = tuple(int(u) for u in hidden_units), float(dropout), bool(wide)
+        self.filters, self.kernel_sizes = int(filters), tuple(int(k) for k in kernel_sizes)
+        self.branch_units, self.hidden_units = int(branch_units), tuple(int(u) for u in hidden_units)
+        self.dropout_rate, self.wide_enabled = float(dropout), bool(wide)
         self._set_ngrams(ngram_range, buckets, max_ngrams, lowercase, weighting, normalize, wide_l2)
         self.char_branch = MaxOverTimeBranch(self.filters, self.kernel_sizes, self.branch_units, self.dropout_rate,
                                              name="char_branch")
@@ -101,7 +102,8 @@ class URLNet(PackedInput, NgramSettings, URLModel):
         self.word_chars = EmbeddingBag(CharTokenizer().vocab_size, self.emb_dim, mode="sum", name="word_char_embedding")
         self.word_branch = MaxOverTimeBranch(self.filters, self.kernel_sizes, self.branch_units, self.dropout_rate,
                                              name="word_branch")
-        self.hidden = [Dense(units, activation="relu", name=f"hidden{i + 1}") for i, units in enumerate(self.hidden_units)]
+        self.hidden = [Dense(units, activation="relu", name=f"hidden{i + 1}")
+                       for i, units in enumerate(self.hidden_units)]
         for layer in self.hidden:
             setattr(self, layer.name, layer)
         self.logit = Dense(1, name="logit")

@@ -195,7 +195,8 @@ class WideConvMax(PackedInput, NgramSettings, URLModel):
         chars = self.input_dropout(self._embed(parts["chars"]))
         features = [branch(chars) for branch in self.branches]
         if self.ngram_dim:
-            ids, mask, _ = ngram_weights(parts["ngrams"], self.max_ngrams, "binary", False, self.embedding.embeddings.dtype)
+            ids, mask, _ = ngram_weights(parts["ngrams"], self.max_ngrams, "binary", False,
+                                         self.embedding.embeddings.dtype)
             features.append(self.ngram_dropout(self.ngram_bag(ids, mask=mask)))
         return self.output(self.logit(concatenate(features, axis=-1)) + self.wide(parts["ngrams"]))
 

@@ -110,7 +110,8 @@ def embedding_bag(ids, weight, offsets=None, mask=None, per_sample_weights=None,
     if mode == "mean":
         sizes = xp.diff(xp.concatenate([offsets, xp.asarray([ids.shape[0]])]))
         flat_weights = flat_weights / xp.maximum(sizes, 1).astype(weight.dtype)[bag_of_items(offsets, ids.shape[0])]
-    return EmbeddingBag.apply(weight, ids=ids, offsets=offsets, item_weights=flat_weights.astype(weight.dtype, copy=False))
+    return EmbeddingBag.apply(weight, ids=ids, offsets=offsets,
+                              item_weights=flat_weights.astype(weight.dtype, copy=False))
 
 
 def _data(values, xp, dtype):
