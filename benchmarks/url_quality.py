@@ -272,7 +272,8 @@ def markdown(results, settings):
              f"max_len {settings['max_len']} (truncating {settings['truncating']}), host-split validation "
              f"{settings['val_size'] or 'none'} (patience {settings['patience']}), decision threshold at FPR "
              f"{settings['target_fpr']:g} on it, class weight {settings['class_weight'] or 'none'}."
-             + "".join(f" {arch}: {name} {value}." for arch, name, value in settings["override"] + settings["model_setting"]),
+             + "".join(f" {arch}: {name} {value}."
+                       for arch, name, value in settings["override"] + settings["model_setting"]),
              "",
              "| data set | split | model | train / test URLs | accuracy @ 0.5 | ROC AUC | TPR @ FPR 1e-3 "
              "| TPR @ FPR 1e-2 | threshold | accuracy @ threshold | FPR @ threshold | epochs | training time (s) |",
@@ -398,7 +399,8 @@ def parse_ensemble(text):
     members = tuple(text.split("+"))
     unknown = [arch for arch in members if arch not in ARCHITECTURES]
     if len(members) < 2 or unknown:
-        raise argparse.ArgumentTypeError(f"expected two or more of {', '.join(ARCHITECTURES)} joined by +, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected two or more of {', '.join(ARCHITECTURES)} joined by +, "
+                                         f"got {text!r}")
     return members
 
 
