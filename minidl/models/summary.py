@@ -3,7 +3,8 @@ and the source notebook's `print_layers_dims` (each layer's input and output sha
 
 The rows come from tracing one forward pass on a single zero sample (eval mode, no
 graph): every layer records the shapes it was called with, in call order, so models
-with branches (conv_fully) are listed as they run. Containers (a module with children
+with branches (conv_fully) are listed as they run, fused ones layer by layer
+(minidl.nn.fusion). Containers (a module with children
 but no weights of its own, such as Sequential or a URL model) are looked through; a
 layer's own inner calls are not listed.
 
@@ -18,6 +19,7 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor, no_grad
+from minidl.nn.fusion import layer_by_layer
 
 
 @dataclass
@@ -89,7 +91,7 @@ def layer_rows(model, input_shape=None, input_dtype=None):
         object.__setattr__(layer, "forward", traced(layer, layer.forward))
     model.eval()
     try:
-        with no_grad():
+        with no_grad(), layer_by_layer():  # fused modules call each of their layers
             model(Tensor(sample) if np.issubdtype(np.dtype(dtype), np.floating) else sample)
     finally:
         for layer in layers:
