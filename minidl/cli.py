@@ -101,7 +101,6 @@ def read_url_lines(source):
 
 def load_model_file(path):
     """(model, tokenizer, extra) from a file written by `minidl train`."""
-    from minidl.data import CharTokenizer
     from minidl.io import load
 
     if not Path(path).is_file():
@@ -111,7 +110,21 @@ def load_model_file(path):
     model, extra, _ = load(path)
     if "tokenizer" not in extra:
         raise UserError(f"--model {path}: the file holds no tokeniser settings (was it written by `minidl train`?)")
-    return model, CharTokenizer.from_config(extra["tokenizer"]), extra
+    return model, file_tokenizer(model, extra["tokenizer"], path), extra
+
+
+def file_tokenizer(model, config, path):
+    """The CharTokenizer of a model file's `extra`, checked like the model's own config
+    (minidl.schema) and against the model: ids of the length it reads. (An id beyond the
+    model's embedding is refused when it occurs, by the embedding itself.)"""
+    from minidl.data import CharTokenizer
+    from minidl.schema import construct
+
+    tokenizer = construct(CharTokenizer, config, f"--model {path}: extra.tokenizer")
+    max_len = getattr(model, "max_len", None)
+    if max_len is not None and tokenizer.max_len != max_len:
+        raise UserError(f"--model {path}: the tokeniser makes {tokenizer.max_len} ids per URL, the model reads {max_len}")
+    return tokenizer
 
 
 def model_sizes(args, arch):
