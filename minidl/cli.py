@@ -527,8 +527,8 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
-    except (UserError, OSError, ValueError, ImportError) as error:
-        # what users can get wrong (files, columns, CSV rows, model files, settings)
+    except (UserError, OSError, ValueError, ImportError, ArithmeticError) as error:
+        # what users can get wrong (files, columns, CSV rows, model files, settings; a diverged training)
         if os.environ.get("MINIDL_DEBUG"):
             raise
         print(f"{PROGRAM} {args.command}: error: {error}", file=sys.stderr)

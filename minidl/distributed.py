@@ -227,34 +227,35 @@ class ProcessGroup:
         if self.rank:
             backend.manual_seed((backend.next_seed() + self.rank) % 2**63)
 
-    def average_gradients(self, params, share, stop=False):
+    def average_gradients(self, params, share, flags=()):
         """Give every parameter the gradient of the whole step's mean loss, with ONE
-        allreduce over a flat buffer; True when any rank asks to stop training.
+        allreduce over a flat buffer; returns, for each of `flags`, whether any rank
+        raised it (fit's: a stop asked after the previous step, a diverged step).
 
         Each rank's .grad is that of its own mean loss, so sum_r share_r * grad_r, with
         share_r = rank r's samples / the step's samples, is the gradient one process
         would get on the global batch. The buffer also carries, per parameter, how many
         ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
-        and in its last element how many ranks saw `stop` (model.stop_training set by a
-        callback after the previous step)."""
+        and in its last elements how many ranks raised each flag."""
         xp = backend.get_array_module(*(p.data for p in params))
         dtype = np.result_type(*(p.dtype for p in params))
         total = sum(p.size for p in params)
-        flat = xp.zeros(total + len(params) + 1, dtype=dtype)
+        flat = xp.zeros(total + len(params) + len(flags), dtype=dtype)
         offset = 0
         for i, p in enumerate(params):
             if p.grad is not None:
                 flat[offset:offset + p.size] = p.grad.reshape(-1) * share
                 flat[total + i] = 1
             offset += p.size
-        flat[-1] = bool(stop)
+        for i, flag in enumerate(flags):
+            flat[total + len(params) + i] = bool(flag)
         flat = self._allreduce_sum(flat)
         counts = backend.to_numpy(flat[total:])
         offset = 0
         for i, p in enumerate(params):
             p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype) if counts[i] else None
             offset += p.size
-        return bool(counts[-1] > 0)
+        return tuple(bool(count > 0) for count in counts[len(params):])
 
     def average_buffers(self, model):
         """Give every rank the mean over the ranks of the model's floating buffers

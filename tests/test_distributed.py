@@ -277,3 +277,14 @@ def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
     assert plain.returncode == 0 and spread.returncode == 0, plain.stderr + spread.stderr
     assert [line.split("\t")[2] for line in spread.stdout.splitlines()] == lines
     assert spread.stdout == plain.stdout
+
+
+def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
+    done, _ = mpirun("diverge", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "stopping every rank" not in done.stderr
+    script = load_script("diverge")
+    first, second = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
+    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
+    assert "the loss is nan" in second["message"]
+    assert "another rank's loss or arithmetic went wrong" in first["message"]

@@ -21,6 +21,7 @@ from minidl.autograd import Tensor, no_grad
 from minidl.distributed import block, resolve_group, shard_steps
 from minidl.train import metrics
 from minidl.train.callbacks import History
+from minidl.train.divergence import DivergenceGuard, TrainingDiverged
 from minidl.train.objectives import Objective, outputs_logits, resolve_objective, task_of_output
 from minidl.train.progress import ProgressBar
 
@@ -219,10 +220,13 @@ def _epoch_steps(n, batch_size, group):
     return shard_steps(n, batch_size, group.rank, group.size)
 
 
-def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar, group=None):
+def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar, epoch,
+                 group=None):
     """One pass over the training data; the epoch's logs (loss, accuracy, roc_auc).
     With a process group the logs cover every rank's samples (the same on all ranks);
-    the running values passed to the bar and to on_batch_end are this rank's."""
+    the running values passed to the bar and to on_batch_end are this rank's.
+    Raises TrainingDiverged (minidl.train.divergence) at a step whose loss or arithmetic
+    is not finite, on every rank at the same step."""
     n = len(y)
     device, dtype = _device_and_dtype(model)
     order = backend.numpy_generator().permutation(n) if shuffle else np.arange(n)
@@ -230,23 +234,37 @@ def _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, sh
         order = group.broadcast(order)  # rank 0's permutation: every rank shards the same order
     true_labels = objective.target_labels(y)
     seen, done, loss_sum, correct, scores, labels = 0, 0, 0.0, 0, [], []
+    steps = _epoch_steps(n, batch_size, group)
+    guard = DivergenceGuard(epoch, len(steps), optimizer, callbacks)
     model.train()
-    for batch, ((start, stop), step_size) in enumerate(_epoch_steps(n, batch_size, group)):
+    for batch, ((start, stop), step_size) in enumerate(steps):
         index = order[start:stop]
         model.zero_grad()
-        output = model(*_to_tensors(_take(arrays, index), device, dtype))
-        loss = model.regularized(objective.loss(output, y[index], None if weights is None else weights[index]))
-        loss.backward()
+        with guard.watch():
+            output = model(*_to_tensors(_take(arrays, index), device, dtype))
+            loss = model.regularized(objective.loss(output, y[index], None if weights is None else weights[index]))
+            loss.backward()
+        loss_value = loss.item()
+        problem = guard.problem(loss_value)
         size = stop - start
-        if group is not None and group.average_gradients(optimizer.params, size / step_size,
-                                                         model.stop_training and batch > 0):
-            model.stop_training = True  # a rank's callback asked to stop after the previous step
-            break
-        optimizer.step()
+        if group is not None:
+            # One allreduce carries the gradients, a stop asked after the previous step and this step's trouble.
+            stop_asked, diverged = group.average_gradients(optimizer.params, size / step_size,
+                                                           (model.stop_training and batch > 0, problem is not None))
+            problem = problem or ("another rank's loss or arithmetic went wrong" if diverged else None)
+            if stop_asked and problem is None:
+                model.stop_training = True
+                break
+        if problem is not None:
+            guard.stop(problem, batch)
+        with guard.watch():
+            optimizer.step()
+        if guard.problem() is not None:
+            guard.stop(guard.problem(), batch, in_update=True)
 
         seen += size
         done += step_size
-        loss_sum += loss.item() * size
+        loss_sum += loss_value * size
         correct += int((objective.predicted_labels(output.data) == true_labels[index]).sum())
         if objective.task == "binary":
             scores.append(objective.probabilities(output.data).reshape(-1))
@@ -377,7 +395,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
                 callback.on_epoch_begin(epoch, {})
             bar = None if shown == 0 else ProgressBar(n, epoch + 1, epochs, interactive=False if shown == 2 else None)
             logs = _train_epoch(model, optimizer, objective, arrays, y, weights, batch_size, shuffle, callbacks, bar,
-                                group)
+                                epoch, group)
             if group is not None:
                 group.average_buffers(model)  # each rank's moving statistics saw only its samples
             if validation is not None:
@@ -394,7 +412,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
             if model.stop_training:
                 break
     except BaseException as error:
-        if group is not None:
+        if group is not None and not isinstance(error, TrainingDiverged):  # divergence stops every rank at once
             group.abort(error)  # the other ranks would wait for this one forever
         raise
     finally:
