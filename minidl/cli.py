@@ -123,7 +123,8 @@ def file_tokenizer(model, config, path):
     tokenizer = construct(CharTokenizer, config, f"--model {path}: extra.tokenizer")
     max_len = getattr(model, "max_len", None)
     if max_len is not None and tokenizer.max_len != max_len:
-        raise UserError(f"--model {path}: the tokeniser makes {tokenizer.max_len} ids per URL, the model reads {max_len}")
+        raise UserError(f"--model {path}: the tokeniser makes {tokenizer.max_len} ids per URL, "
+                        f"the model reads {max_len}")
     return tokenizer
 
 
