@@ -349,10 +349,17 @@ def _rebuild(header, state, path):
         raise ModelFileError(f"{path}: cannot rebuild the model: unknown class {class_name!r}; "
                              f"import the module that defines {class_name!r} before loading")
     values = sum(array.size for array in state.values())
+    limit = max(MIN_INTEGER_LIMIT, values)
     try:
-        schema.check_layer_spec(spec, "model", max(MIN_INTEGER_LIMIT, values))
+        schema.check_layer_spec(spec, "model", limit)
     except schema.ConfigError as error:
         raise ModelFileError(f"{path}: {error}") from None
+    input_shape = _shape_from_json(header["input_shape"])
+    for shape in input_shape if isinstance(input_shape, list) else [input_shape] if input_shape else []:
+        sample = math.prod(size for size in shape[1:] if size is not None)
+        if sample > limit:  # the build's forward pass would allocate at least that much
+            raise ModelFileError(f"{path}: input_shape {list(shape)} asks for samples of {sample:,} values, "
+                                 f"more than the {limit:,} a file of this size may")
     previous_dtype = backend.default_dtype()
     try:
         backend.set_default_dtype(header["dtype"])
@@ -360,7 +367,6 @@ def _rebuild(header, state, path):
         budget = 2 * values + MIN_INTEGER_LIMIT
         with weight_budget(budget, f"allowed for a file of {values:,}: the config does not match its arrays"):
             model = layer_from_config({"class_name": class_name, "config": spec["config"]})
-            input_shape = _shape_from_json(header["input_shape"])
             if input_shape is not None and not set(state) <= set(_state_names(model)):
                 _build(model, input_shape, header["input_dtype"])
     except Exception as error:  # any failure of the model's own code to rebuild itself (MemoryError included)

@@ -81,6 +81,8 @@ def test_the_schema_follows_keyword_arguments_to_the_base_constructor():
     (lambda h: h["arrays"][0].update(shape=[4, True]), "arrays[0].shape[1] is a boolean"),
     (lambda h: h["arrays"][0].update(name=None), "arrays[0].name is null, expected a string"),
     (lambda h: h["model"].update(config=[]), "model.config is a list"),
+    (lambda h: h.update(input_shape=[None, 2**12, 2**12]), "input_shape [None, 4096, 4096] asks for samples of "
+                                                            "16,777,216 values, more than the 1,048,576"),
 ])
 def test_a_header_field_of_the_wrong_kind_is_named(saved, tmp_path, edit, message):
     with pytest.raises(io.ModelFileError, match=re.escape(message)):
