@@ -33,9 +33,11 @@ On a GPU the gradient buffer is assembled on the device, copied to host memory f
 allreduce and copied back (one transfer each way per step), unless the environment says
 the MPI library is CUDA-aware (MINIDL_MPI_CUDA_AWARE=1): mpi4py cannot ask the library.
 """
+import contextlib
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 
@@ -47,10 +49,13 @@ from minidl import backend
 #: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 #: Those holding this process' rank in the whole launch (PMIx's too; never a rank on the node).
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
 #: Seconds a failing rank waits, after printing its error, before ending the job.
 ABORT_GRACE_SECONDS = 0.5
-
-RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
+#: Seconds a rank waits inside one collective operation for the others before the
+#: watchdog ends the job; MINIDL_MPI_TIMEOUT overrides it (0 turns the watchdog off).
+DEFAULT_TIMEOUT_SECONDS = 300.0
+TIMEOUT_VARIABLE = "MINIDL_MPI_TIMEOUT"
 
 _world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
 
@@ -164,16 +169,73 @@ def shard_steps(n, batch_size, rank, size):
     return [(block(start, stop, rank, size), stop - start) for start, stop in bounds]
 
 
+# ------------------------------------------------------------------ the watchdog
+def watchdog_timeout(environ=None):
+    """The watchdog's timeout in seconds: MINIDL_MPI_TIMEOUT, else DEFAULT_TIMEOUT_SECONDS;
+    0 means no watchdog."""
+    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r}: expected a number of seconds >= 0 (0 turns the watchdog off)")
+    return seconds
+
+
+class Watchdog:
+    """A daemon thread that calls `on_timeout(what, seconds)` once this process has
+    waited inside one `waiting(what)` block for `timeout` seconds: a collective that
+    another rank never joins because it hangs (a dead lock, a stalled file system) rather
+    than fails. MPI calls release the GIL, so the thread runs while the main thread
+    blocks in one; it wakes a few times per timeout, not per collective."""
+
+    def __init__(self, timeout, on_timeout):
+        self.timeout, self.on_timeout = float(timeout), on_timeout
+        self._waiting = None  # (what, since) while inside a block
+        self._thread = None
+
+    @contextlib.contextmanager
+    def waiting(self, what):
+        if not self.timeout:
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="minidl-mpi-watchdog", daemon=True)
+            self._thread.start()
+        self._waiting = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._waiting = None
+
+    def _watch(self):
+        interval = min(1.0, self.timeout / 4)
+        while True:
+            time.sleep(interval)
+            waiting = self._waiting
+            if waiting is not None and time.monotonic() - waiting[1] >= self.timeout:
+                self.on_timeout(waiting[0], time.monotonic() - waiting[1])
+                return
+
+
 # ------------------------------------------------------------------ the group
 class ProcessGroup:
     """The processes of one MPI communicator (default MPI_COMM_WORLD) and the collective
     steps that data-parallel training takes with them. Every method is collective:
-    each rank must call it, in the same order."""
+    each rank must call it, in the same order.
 
-    def __init__(self, comm=None):
+    timeout: seconds a rank may wait in one collective for the others before the
+    watchdog prints which rank waited and where, and ends the job (default
+    MINIDL_MPI_TIMEOUT, else DEFAULT_TIMEOUT_SECONDS; 0: wait forever)."""
+
+    def __init__(self, comm=None, timeout=None):
         self.mpi = _mpi()
         self.comm = self.mpi.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.watchdog = Watchdog(watchdog_timeout() if timeout is None else timeout, self._unanswered)
         # mpi4py exposes neither MPIX_Query_cuda_support nor MPIX_GPU_query_support,
         # so whether the library reads device memory is the user's to say.
         self.cuda_aware = os.environ.get("MINIDL_MPI_CUDA_AWARE", "") == "1"
@@ -192,11 +254,13 @@ class ProcessGroup:
         if backend.is_cupy_array(array):
             if not self.cuda_aware:  # through host memory: one copy each way
                 host = array.get()
-                self.comm.Allreduce(self.mpi.IN_PLACE, host, op=self.mpi.SUM)
+                with self.watchdog.waiting("an allreduce"):
+                    self.comm.Allreduce(self.mpi.IN_PLACE, host, op=self.mpi.SUM)
                 return backend.get_array_module(array).asarray(host)
             # MPI reads the buffer outside CuPy's stream: let pending kernels finish first
             backend.get_array_module(array).cuda.get_current_stream().synchronize()
-        self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
+        with self.watchdog.waiting("an allreduce"):
+            self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
         return array
 
     def sum(self, values):
@@ -210,19 +274,23 @@ class ProcessGroup:
     def broadcast(self, array):
         """Rank 0's NumPy `array` (same shape and dtype on every rank), on every rank."""
         array = np.ascontiguousarray(array)
-        self.comm.Bcast(array, root=0)
+        with self.watchdog.waiting("a broadcast"):
+            self.comm.Bcast(array, root=0)
         return array
 
     def gather(self, arrays):
         """Every rank's list of arrays, concatenated in rank order, on every rank."""
-        return [array for part in self.comm.allgather(list(arrays)) for array in part]
+        with self.watchdog.waiting("an allgather"):
+            parts = self.comm.allgather(list(arrays))
+        return [array for part in parts for array in part]
 
     # ---------------------------------------------------------------- training
     def prepare(self, model):
         """Before training: every rank gets rank 0's weights and buffers, and ranks other
         than 0 reseed their random stream (dropout masks) from it and their rank, so
         their masks differ from rank 0's and repeat with the seed."""
-        state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
+        with self.watchdog.waiting("the broadcast of the initial weights"):
+            state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
         model.load_state_dict(state)
         if self.rank:
             backend.manual_seed((backend.next_seed() + self.rank) % 2**63)
@@ -278,7 +346,17 @@ class ProcessGroup:
         job (MPI_Abort): the others may be waiting in a collective this rank will never
         join. Does not return."""
         text = "".join(traceback.format_exception(error)).rstrip()
-        sys.stderr.write(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}\n")
+        self._end_job(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}")
+
+    def _unanswered(self, what, seconds):
+        """The watchdog's verdict: another rank has stopped answering."""
+        self._end_job(f"minidl: rank {self.rank} of {self.size} waited {seconds:.0f} s in {what} for the other "
+                      f"ranks: one of them has stopped answering (hung, dead-locked or stalled, or far slower than "
+                      f"the rest); ending the job. {TIMEOUT_VARIABLE} sets how long a rank waits "
+                      f"(now {self.watchdog.timeout:g} s; 0 waits forever).")
+
+    def _end_job(self, message):
+        sys.stderr.write(message + "\n")
         sys.stderr.flush()
         # The launcher relays our stderr asynchronously and MPI_Abort kills the relay with
         # the job: on a busy machine the message was lost without a moment's grace.

@@ -7,8 +7,10 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl.distributed import find_mpiexec, launch_command, launch_rank, launch_size, resolve_group, shard_steps
+from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, find_mpiexec, launch_command, launch_rank,
+                                launch_size, resolve_group, shard_steps, watchdog_timeout)
 from minidl.train import evaluate, fit, predict
 from minidl.train.loop import _epoch_steps
 
@@ -119,10 +122,12 @@ def require_mpi():
     pytest.skip(f"{reason} (mpi4py is not installed)")
 
 
-def mpirun(script, *args, timeout=TIMEOUT):
-    """Run tests/distributed_scripts/<script>.py in 2 ranks; (CompletedProcess, seconds)."""
+def mpirun(script, *args, timeout=TIMEOUT, environment=()):
+    """Run tests/distributed_scripts/<script>.py in 2 ranks, with the `environment`
+    variables added; (CompletedProcess, seconds)."""
     require_mpi()
     argv, env = launch_command(2, [sys.executable, str(SCRIPTS / f"{script}.py"), *map(str, args)])
+    env.update(environment)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
@@ -223,6 +228,34 @@ def test_a_failing_rank_stops_the_job_within_a_bounded_time(mode):
     if mode == "raise":
         assert "minidl: rank 1 of 2 failed; stopping every rank" in done.stderr
         assert "RuntimeError: rank 1 cannot read its shard" in done.stderr
+
+
+def test_a_rank_that_stops_answering_ends_the_job_after_the_watchdogs_timeout():
+    done, seconds = mpirun("hang_rank", timeout=ABORT_BOUND, environment={"MINIDL_MPI_TIMEOUT": "2"})
+    assert done.returncode != 0 and seconds < ABORT_BOUND
+    assert "finished training" not in done.stdout
+    assert re.search(r"minidl: rank 0 of 2 waited \d+ s in an? \w+ for the other ranks: one of them has stopped "
+                     r"answering", done.stderr), done.stderr
+    assert "MINIDL_MPI_TIMEOUT sets how long a rank waits (now 2 s" in done.stderr
+
+
+def test_the_watchdog_calls_back_once_a_wait_outlasts_its_timeout():
+    fired = threading.Event()
+    calls = []
+    dog = Watchdog(0.05, lambda what, seconds: (calls.append((what, seconds)), fired.set()))
+    with dog.waiting("a test wait"):
+        assert fired.wait(30)
+    (what, seconds), = calls
+    assert what == "a test wait" and seconds >= 0.05
+
+
+def test_the_watchdog_timeout_comes_from_the_environment():
+    assert watchdog_timeout({}) == DEFAULT_TIMEOUT_SECONDS == 300
+    assert watchdog_timeout({"MINIDL_MPI_TIMEOUT": "2.5"}) == 2.5
+    assert watchdog_timeout({"MINIDL_MPI_TIMEOUT": "0"}) == 0
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(ValueError, match="MINIDL_MPI_TIMEOUT"):
+            watchdog_timeout({"MINIDL_MPI_TIMEOUT": bad})
 
 
 def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
