@@ -21,9 +21,14 @@ architecture, an unreadable model file) ends with one line on stderr and exit st
 Heavy modules are imported inside the commands so that `--help` answers at once.
 """
 import argparse
+import contextlib
 import inspect
+import io
+import itertools
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -88,15 +93,8 @@ def load_labelled_urls(args):
 
 
 def read_url_lines(source):
-    """Non-empty lines of a file, or of stdin for '-'."""
-    if source == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        try:
-            lines = Path(source).read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise UserError(f"--file {source}: not UTF-8 text") from None
-    return [line.strip() for line in lines if line.strip()]
+    """Non-empty lines of a file, or of stdin for '-', stripped (see url_chunks)."""
+    return [url for chunk in url_chunks(source) for url in chunk]
 
 
 def load_model_file(path):
@@ -281,21 +279,30 @@ def command_evaluate(args):
 
 
 def command_predict(args):
-    from minidl.train import predict
+    from minidl.distributed import resolve_group
 
     if not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    urls = list(args.urls)
-    if args.file:
-        urls += read_url_lines(args.file)
-    if not urls:
+    if not args.urls and not args.file:
         raise UserError("no URLs given: pass them as arguments, or with --file (one per line, '-' for stdin)")
     model, tokenizer, _ = load_model_file(args.model)
-    probabilities = predict(model, tokenizer.encode([normalize_url(url) for url in urls]),
-                            batch_size=args.batch_size, distributed="auto").reshape(-1)
-    for url, probability in zip(urls, probabilities):
-        verdict = "malicious" if probability > args.threshold else "benign"
-        print(f"{probability:.4f}\t{verdict}\t{url}")
+    group = resolve_group("auto")
+    chunks = itertools.chain([list(args.urls)] if args.urls else [],
+                             url_chunks(args.file, args.chunk_size) if args.file else [])
+    start, count = time.perf_counter(), 0
+    for urls, probabilities in scored_chunks(model, tokenizer, chunks, args.batch_size, group,
+                                             patient=args.file == "-"):
+        sys.stdout.write("".join(f"{probability:.4f}\t{'malicious' if probability > args.threshold else 'benign'}"
+                                 f"\t{url}\n" for url, probability in zip(urls, probabilities)))
+        count += len(urls)
+    if group is not None and not group.is_root:  # it scored its blocks; rank 0 writes and reports
+        return 0
+    if count == 0:
+        raise UserError(f"no URLs given: --file {args.file} holds no non-empty line")
+    if args.file:
+        seconds = time.perf_counter() - start
+        ranks = f" on {group.size} ranks" if group is not None else ""
+        print(f"scored {count:,} URLs in {seconds:.1f} s ({count / seconds:,.0f} URLs/s{ranks})", file=sys.stderr)
     return 0
 
 
@@ -402,6 +409,104 @@ def add_import_keras_command(commands):
     parser.set_defaults(run=command_import_keras)
 
 
+# ------------------------------------------------------------ streaming scoring
+#: `predict --file` reads, scores and writes this many URLs at a time: its memory holds
+#: one chunk (and the model's activations for one batch) whatever the file's length.
+CHUNK_URLS = 8192
+#: A longer line is not a URL (servers refuse a few kilobytes; browsers stop at 2 MB)
+#: and would make a chunk's memory unbounded.
+MAX_URL_CHARS = 2**16
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, read with surrogateescape
+
+
+@contextlib.contextmanager
+def _utf8_lines(source):
+    """The text of a file, or of stdin for '-', as UTF-8 with undecodable bytes kept as
+    lone surrogates (so that the line holding them can be named)."""
+    if source != "-":
+        with open(source, encoding="utf-8", errors="surrogateescape") as stream:
+            yield stream
+    elif hasattr(sys.stdin, "buffer"):  # stdin as UTF-8, whatever the locale says
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+        try:
+            yield stream
+        finally:
+            stream.detach()  # leaves sys.stdin open
+    else:
+        yield sys.stdin
+
+
+def url_chunks(source, chunk_urls=CHUNK_URLS):
+    """Lists of at most `chunk_urls` URLs, in order: the non-empty lines, stripped, of a
+    UTF-8 file or of stdin ('-'), read one line at a time. A line that is not UTF-8, or
+    longer than MAX_URL_CHARS, is an error that names it (after the chunks before it)."""
+    with _utf8_lines(source) as stream:
+        chunk = []
+        for number in itertools.count(1):
+            line = stream.readline(MAX_URL_CHARS + 1)
+            if not line:
+                break
+            if len(line) > MAX_URL_CHARS:
+                raise UserError(f"--file {source}, line {number}: longer than {MAX_URL_CHARS:,} characters, "
+                                "not a URL")
+            if _UNDECODABLE.search(line):
+                raise UserError(f"--file {source}, line {number}: not UTF-8 text")
+            url = line.strip()
+            if url:
+                chunk.append(url)
+                if len(chunk) == chunk_urls:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+
+def scored_chunks(model, tokenizer, chunks, batch_size, group=None, patient=False):
+    """(urls, probabilities) for each chunk of URLs, in input order. With a process
+    group rank 0 reads the chunks and gives each rank one contiguous block of every
+    chunk to score; the results come back to rank 0, the only rank that yields.
+    patient: the other ranks wait for rank 0's next chunk without the watchdog (stdin)."""
+    from minidl.distributed import block
+    from minidl.train import predict
+
+    def score(urls):
+        if not urls:  # a rank's block of a chunk shorter than the number of ranks
+            return np.zeros(0, np.float32)
+        return predict(model, tokenizer.encode([normalize_url(url) for url in urls]), batch_size=batch_size).reshape(-1)
+
+    if group is None:
+        for urls in chunks:
+            yield urls, score(urls)
+        return
+    while True:
+        message, failure = None, None
+        if group.is_root:
+            try:
+                urls = next(chunks, None)
+            except Exception as error:  # noqa: BLE001 - a missing file, a bad line: every rank stops
+                urls, failure = None, error
+            if failure is not None:
+                message = [("error", str(failure))] * group.size
+            elif urls is None:
+                message = [("end", None)] * group.size
+            else:
+                message = [("urls", urls[slice(*block(0, len(urls), rank, group.size))]) for rank in range(group.size)]
+        kind, part = group.scatter(message, patient=patient)
+        if failure is not None:
+            raise failure
+        if kind == "error":
+            raise UserError(f"rank 0: {part}")
+        if kind == "end":
+            return
+        try:
+            probabilities = score(part)
+        except BaseException as error:
+            group.abort(error)  # the other ranks wait for this one's scores
+        probabilities = group.gather_to_root(probabilities)
+        if group.is_root:
+            yield urls, np.concatenate(probabilities)
+
+
 # ------------------------------------------------------------------------- parser
 def add_data_options(parser, required=True):
     parser.add_argument("--data", required=required,
@@ -473,13 +578,18 @@ def build_parser():
     evaluate.set_defaults(run=command_evaluate)
 
     predict = commands.add_parser("predict", help="score URLs with a saved model",
-                                  description="Print the probability and the verdict for each URL.")
+                                  description="Print the probability and the verdict for each URL, in input "
+                                              "order; a --file is streamed in chunks, and the throughput is "
+                                              "reported on stderr.")
     predict.add_argument("--model", required=True, help="a model file written by `minidl train`")
     predict.add_argument("urls", nargs="*", metavar="URL", help="URLs to score")
     predict.add_argument("--file", help="a file with one URL per line ('-' for stdin)")
     predict.add_argument("--threshold", type=float, default=0.5,
                          help="probability above which a URL is called malicious (default 0.5)")
     predict.add_argument("--batch-size", type=positive_int, default=1024, help="batch size (default 1024)")
+    predict.add_argument("--chunk-size", type=positive_int, default=CHUNK_URLS, metavar="URLS",
+                         help=f"URLs of --file read, scored and written at a time (default {CHUNK_URLS}): memory "
+                              "grows with it, not with the file's length")
     predict.set_defaults(run=command_predict)
 
     summary = commands.add_parser("summary", help="print a model's layers, shapes and parameter counts",

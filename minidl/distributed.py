@@ -284,6 +284,20 @@ class ProcessGroup:
             parts = self.comm.allgather(list(arrays))
         return [array for part in parts for array in part]
 
+    def scatter(self, items=None, patient=False):
+        """Item r of rank 0's list of `size` items (any picklable data; None on the
+        other ranks), on rank r. patient: wait for rank 0 without the watchdog, for
+        when rank 0 reads an input that may be slow to come, such as a pipe."""
+        if patient:
+            return self.comm.scatter(items, root=0)
+        with self.watchdog.waiting("a scatter"):
+            return self.comm.scatter(items, root=0)
+
+    def gather_to_root(self, item):
+        """Every rank's `item`, in rank order, as a list on rank 0; None on the others."""
+        with self.watchdog.waiting("a gather"):
+            return self.comm.gather(item, root=0)
+
     # ---------------------------------------------------------------- training
     def prepare(self, model):
         """Before training: every rank gets rank 0's weights and buffers, and ranks other

@@ -277,15 +277,17 @@ def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
 
 
 # ------------------------------------------------------------ the command line
-def run_cli(argv, ranks=None):
-    """`python -m minidl ARGV`, in `ranks` MPI ranks or (None) as one plain process."""
+def run_cli(argv, ranks=None, stdin=None):
+    """`python -m minidl ARGV`, in `ranks` MPI ranks or (None) as one plain process,
+    reading the file `stdin` (or nothing)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "minidl", *map(str, argv)]
     if ranks is not None:
         require_mpi()
         command, launch_env = launch_command(ranks, command)
         env.update(launch_env, PYTHONPATH=env["PYTHONPATH"])
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    with open(stdin or os.devnull) as stream:
+        return subprocess.run(command, env=env, stdin=stream, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
@@ -310,6 +312,24 @@ def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
     assert plain.returncode == 0 and spread.returncode == 0, plain.stderr + spread.stderr
     assert [line.split("\t")[2] for line in spread.stdout.splitlines()] == lines
     assert spread.stdout == plain.stdout
+    assert spread.stderr.count("scored 23 URLs") == 1 and "on 2 ranks" in spread.stderr
+
+    # Several chunks (the last shorter than the ranks: rank 1's block is empty), and stdin, which only rank 0 reads.
+    for source, stdin in ((tmp_path / "score.txt", None), ("-", tmp_path / "score.txt")):
+        chunked = run_cli(["predict", "--model", model, "--file", source, "--chunk-size", "11"], ranks=2, stdin=stdin)
+        assert chunked.returncode == 0 and chunked.stdout == plain.stdout, chunked.stderr
+
+
+def test_mpiexec_minidl_predict_names_a_bad_line_and_ends_every_rank(tmp_path):
+    (tmp_path / "urls.csv").write_text("url,isMalicious\n" + "".join(f"s{i}.com,{i % 2}\n" for i in range(40)))
+    model = tmp_path / "model.mdl"
+    trained = run_cli(["train", "--data", tmp_path / "urls.csv", "--arch", "simple_lstm", "--epochs", "1",
+                       "--max-len", "12", "--emb-dim", "4", "--lstm-units", "3", "--output", model, "--verbose", "0"])
+    assert trained.returncode == 0, trained.stderr
+    (tmp_path / "score.txt").write_bytes(b"a.com\nb.com\nc\xff.com\n")
+    done = run_cli(["predict", "--model", model, "--file", tmp_path / "score.txt", "--chunk-size", "2"], ranks=2)
+    assert done.returncode == 1 and len(done.stdout.splitlines()) == 2
+    assert "line 3: not UTF-8 text" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
