@@ -223,17 +223,9 @@ def command_train(args):
         except (OSError, ValueError) as error:
             raise UserError(f"--embedding-init {args.embedding_init}: cannot read a .npy matrix ({error})") from None
 
-    urls, labels, path = load_labelled_urls(args)
-    if len(np.unique(labels)) < 2:
-        raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
     tokenizer = CharTokenizer(max_len=args.max_len or 75, truncating=args.truncating)
-    x, unknown = tokenizer.encode(urls, return_unknown=True)
-    print(f"data: {path}: {describe_labels(labels)}")
-    if unknown.sum():
-        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
-    train, validation, test = split_data(args, urls, x, labels)
-    print(f"split ({args.split}): train {len(train[1])}, "
-          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+    (train, validation, test), found = on_rank_zero(lambda: read_training_data(args, tokenizer),
+                                                    ((None, None), None, (None, None)))
 
     minidl.manual_seed(args.seed)
     model = build_model(args.arch, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init, **sizes)
@@ -245,13 +237,13 @@ def command_train(args):
                   optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
                   verbose=args.verbose, distributed="auto")
     scores = evaluate(model, test[0], test[1], distributed="auto")
-    print(f"test set ({describe_labels(test[1])}):")
+    print(f"test set ({found['test']}):")
     print(format_scores(scores))
 
     if launch_rank() > 0:  # every rank holds the trained model; rank 0 writes it
         return 0
     if args.output:
-        extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": str(path), "split": args.split,
+        extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": found["path"], "split": args.split,
                  "seed": args.seed, "epochs_run": len(history.get("loss", [])),
                  "test_scores": {k: v for k, v in scores.items() if isinstance(v, float) and np.isfinite(v)}}
         save(args.output, model, extra=extra)
@@ -267,13 +259,47 @@ def command_train(args):
     return 0
 
 
+def read_training_data(args, tokenizer):
+    """((train, validation or None, test) pairs of (x, y), {"path", "test"}) from --data:
+    read, tokenised and split by --split, with what was found printed."""
+    urls, labels, path = load_labelled_urls(args)
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
+    x, unknown = tokenizer.encode(urls, return_unknown=True)
+    print(f"data: {path}: {describe_labels(labels)}")
+    if unknown.sum():
+        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
+    train, validation, test = split_data(args, urls, x, labels)
+    print(f"split ({args.split}): train {len(train[1])}, "
+          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+    return (train, validation, test), {"path": str(path), "test": describe_labels(test[1])}
+
+
+def on_rank_zero(read, empty):
+    """`read()` -> (data, summary), here; under an MPI launch on rank 0 alone, and the
+    other ranks get (`empty`, the summary): fit, evaluate and predict then send them
+    their shares of rank 0's data (minidl.distributed). An error on rank 0 reaches
+    every rank."""
+    from minidl.distributed import launch_size, resolve_group
+
+    if launch_size() == 1:
+        return read()
+    data, summary = resolve_group("auto").run_on_root(read)
+    return empty if data is None else data, summary
+
+
 def command_evaluate(args):
     from minidl.train import evaluate
 
     model, tokenizer, _ = load_model_file(args.model)
-    urls, labels, path = load_labelled_urls(args)
-    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size, distributed="auto")
-    print(f"{path}: {describe_labels(labels)}")
+
+    def read():
+        urls, labels, path = load_labelled_urls(args)
+        return (tokenizer.encode(urls), labels), f"{path}: {describe_labels(labels)}"
+
+    (x, labels), found = on_rank_zero(read, (None, None))
+    scores = evaluate(model, x, labels, batch_size=args.batch_size, distributed="auto")
+    print(found)
     print(format_scores(scores))
     return 0
 

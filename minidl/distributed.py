@@ -298,6 +298,70 @@ class ProcessGroup:
         with self.watchdog.waiting("a gather"):
             return self.comm.gather(item, root=0)
 
+    # ------------------------------------------------------- data on rank 0 only
+    def data_on_root(self, x):
+        """True when rank 0 alone passed data (`x` None on the others): rank 0 read it and
+        sends each rank its share; False when every rank holds its own copy. Any other
+        combination is a ValueError on every rank."""
+        with self.watchdog.waiting("an allgather"):
+            held = self.comm.allgather(x is not None)
+        if all(held):
+            return False
+        if held[0] and not any(held[1:]):
+            return True
+        missing = [rank for rank, holds in enumerate(held) if not holds]
+        raise ValueError(f"distributed: ranks {missing} passed no data and the others did; pass the data on "
+                         "every rank, or on rank 0 alone (x=None, y=None elsewhere)")
+
+    def run_on_root(self, prepare):
+        """Call `prepare()` on rank 0 alone; it returns (value, summary). Every rank gets
+        (value on rank 0, None elsewhere; the summary, broadcast). An error on rank 0 is
+        raised on every rank, so none is left waiting."""
+        value, message = None, None
+        if self.is_root:
+            try:
+                value, summary = prepare()
+                message = ("ok", summary)
+            except Exception as error:  # noqa: BLE001 - passed on to every rank
+                message = ("error", str(error))
+                failure = error
+        with self.watchdog.waiting("a broadcast from rank 0"):
+            kind, content = self.comm.bcast(message, root=0)
+        if kind == "error":
+            if self.is_root:
+                raise failure
+            raise ValueError(f"rank 0: {content}")
+        return value, content
+
+    def scatter_blocks(self, parts=None):
+        """This rank's contiguous block of rows (`block`) of each of rank 0's `parts`
+        (arrays of one length, None in place of a missing one; None on the other ranks)."""
+        pieces = None
+        if self.is_root:
+            n = len(next(part for part in parts if part is not None))
+            pieces = [[None if part is None else part[slice(*block(0, n, rank, self.size))] for part in parts]
+                      for rank in range(self.size)]
+        return self.scatter(pieces)
+
+    def scatter_steps(self, order, n, batch_size, parts=None):
+        """For one epoch with the data on rank 0: each rank gets the samples of its part
+        of every step (`shard_steps`), in step order, from rank 0's `parts` (arrays
+        indexed by sample, None in place of a missing one; None on the other ranks) and
+        the epoch's `order` (used on rank 0 only). Returns (this rank's parts, its steps
+        as ((start, stop) into them, samples in the whole step))."""
+        plan = shard_steps(n, batch_size, self.rank, self.size)
+        pieces = None
+        if self.is_root:
+            pieces = []
+            for rank in range(self.size):
+                rows = np.concatenate([order[start:stop] for (start, stop), _ in
+                                       shard_steps(n, batch_size, rank, self.size)])
+                pieces.append([None if part is None else part[rows] for part in parts])
+        local = self.scatter(pieces)
+        ends = np.cumsum([stop - start for (start, stop), _ in plan])
+        return local, [((int(end - (stop - start)), int(end)), size)
+                       for end, ((start, stop), size) in zip(ends, plan)]
+
     # ---------------------------------------------------------------- training
     def prepare(self, model):
         """Before training: every rank gets rank 0's weights and buffers, and ranks other

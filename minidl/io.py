@@ -49,7 +49,8 @@ import numpy as np
 
 from minidl import backend, schema
 from minidl.autograd import Tensor, no_grad
-from minidl.nn.module import LAYERS, Module, layer_from_config, serialize, weight_budget
+from minidl.nn.budget import weight_budget
+from minidl.nn.module import LAYERS, Module, layer_from_config, serialize
 
 MAGIC = b"\x89MDL\r\n\x1a\n"
 FORMAT = "minidl.model"

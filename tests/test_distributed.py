@@ -139,11 +139,12 @@ def rank_results(folder, rank):
     return {name: arrays[name] for name in arrays.files}, json.loads((folder / f"rank{rank}.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def two_rank_training(tmp_path_factory):
-    """train_mlp.py run once in 2 ranks: (its folder, the finished job)."""
+@pytest.fixture(scope="module", params=["every", "root"], ids=["data on every rank", "data on rank 0"])
+def two_rank_training(tmp_path_factory, request):
+    """train_mlp.py run once in 2 ranks, with the data on every rank or on rank 0 alone:
+    (its folder, the finished job)."""
     folder = tmp_path_factory.mktemp("train_mlp")
-    done, _ = mpirun("train_mlp", folder)
+    done, _ = mpirun("train_mlp", folder, request.param)
     assert done.returncode == 0, done.stderr
     return folder, done
 
@@ -258,8 +259,20 @@ def test_the_watchdog_timeout_comes_from_the_environment():
             watchdog_timeout({"MINIDL_MPI_TIMEOUT": bad})
 
 
-def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
-    done, _ = mpirun("score", tmp_path)
+@pytest.mark.parametrize("case, messages", [
+    ("labels", ["y has 31 targets for 32 samples", "rank 0: y has 31 targets for 32 samples"]),
+    ("rank 1", ["distributed: ranks [0] passed no data and the others did"] * 2),
+])
+def test_with_the_data_on_rank_0_its_errors_reach_every_rank(tmp_path, case, messages):
+    done, _ = mpirun("root_data_errors", tmp_path, case)
+    assert done.returncode == 0, done.stderr
+    for rank, message in enumerate(messages):
+        assert message in json.loads((tmp_path / f"rank{rank}.json").read_text())
+
+
+@pytest.mark.parametrize("holder", ["every", "root"])
+def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path, holder):
+    done, _ = mpirun("score", tmp_path, holder)
     assert done.returncode == 0, done.stderr
     script = load_script("score")
     model, x, y = script.make_model_and_data()
@@ -341,3 +354,13 @@ def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(t
     assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
     assert "the loss is nan" in second["message"]
     assert "another rank's loss or arithmetic went wrong" in first["message"]
+
+
+def test_mpiexec_minidl_train_reads_the_data_on_rank_0_alone(tmp_path):
+    (tmp_path / "urls.csv").write_text("url,isMalicious\na.com,0\nb.com,1,extra\n")
+    done = run_cli(["train", "--data", tmp_path / "urls.csv", "--epochs", "1"], ranks=2)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert all("line 3: 3 fields, the header has 2" in line for line in lines)
+    # rank 0's own line, and rank 1's, unless the launcher ended rank 1 first: it only heard of it from rank 0
+    assert sum("error: rank 0: " not in line for line in lines) == 1 and len(lines) <= 2

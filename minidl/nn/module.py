@@ -5,9 +5,6 @@ first call (or by a container that knows the input shape), so `Dense(64)` needs 
 size. As in PyTorch, attributes that are Parameters or Modules are registered in order,
 which gives `named_parameters()`, `state_dict()` and `zero_grad()` for free.
 """
-import contextlib
-import contextvars
-import math
 import re
 from collections import OrderedDict
 
@@ -15,40 +12,11 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor, no_grad
-from minidl.nn import init
+from minidl.nn import budget, init
 
 #: Every Module subclass by class name, filled as classes are defined, so a model's
 #: JSON config can be rebuilt without pickle.
 LAYERS = {}
-
-# ------------------------------------------------------------ weight budget
-#: [values left, values allowed, why] while a `weight_budget` is active, else None.
-_budget = contextvars.ContextVar("minidl_weight_budget", default=None)
-
-
-@contextlib.contextmanager
-def weight_budget(values, why):
-    """Refuse, before allocating it, any weight or buffer that would take the values
-    created inside the block beyond `values` (a ValueError that says `why` the limit
-    holds). minidl.io rebuilds a model from a file inside one sized to the file's
-    arrays, so a config that asks for far more weights than the file holds fails at
-    once instead of allocating them."""
-    token = _budget.set([int(values), int(values), why])
-    try:
-        yield
-    finally:
-        _budget.reset(token)
-
-
-def _charge_budget(layer, name, shape):
-    budget = _budget.get()
-    if budget is None:
-        return
-    count = math.prod(shape)
-    if count > budget[0]:
-        raise ValueError(f"{type(layer).__name__} {layer.name!r} would create {name} of shape {tuple(shape)} "
-                         f"({count:,} values), beyond the {budget[1]:,} values {budget[2]}")
-    budget[0] -= count
 
 
 class Parameter(Tensor):
@@ -102,9 +70,7 @@ class Module:
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True):
         """Create, register and return the Parameter `name` of `shape`, on the current
         device, in the default dtype. `regularizer` is an L2 factor (Keras' l2(x))."""
-        shape = tuple(int(n) for n in shape)
-        _charge_budget(self, name, shape)
-        values = init.get(initializer)(shape)
+        values = init.get(initializer)(budget.charged(self, name, shape))
         xp = backend.array_module_for()
         data = xp.asarray(np.asarray(values, dtype=backend.default_dtype()))
         parameter = Parameter(data, regularizer=regularizer, trainable=trainable)
@@ -114,7 +80,6 @@ class Module:
     def add_buffer(self, name, values):
         """Register a non-trainable array that is saved with the weights (running
         statistics of batch normalisation)."""
-        _charge_budget(self, name, np.shape(values))
         xp = backend.array_module_for()
         data = xp.asarray(np.asarray(values, dtype=backend.default_dtype()))
         self._buffers[name] = data
