@@ -35,7 +35,7 @@ import numpy as np
 
 from minidl.kernels.parallelism import set_num_threads
 from minidl.data import normalize_url
-from minidl.distributed import launch_rank
+from minidl.distributed import FOLLOW_ROOT_SECONDS, RootFailed, launch_rank
 from minidl.models.url import ARCHITECTURES, POOLINGS
 
 PROGRAM = "minidl"
@@ -521,7 +521,7 @@ def scored_chunks(model, tokenizer, chunks, batch_size, group=None, patient=Fals
         if failure is not None:
             raise failure
         if kind == "error":
-            raise UserError(f"rank 0: {part}")
+            raise RootFailed(f"rank 0: {part}")
         if kind == "end":
             return
         try:
@@ -664,6 +664,9 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
+    except RootFailed:  # under MPI: rank 0 failed and reports it; this rank ends quietly, after it
+        time.sleep(FOLLOW_ROOT_SECONDS)
+        return 1
     except (UserError, OSError, ValueError, ImportError, ArithmeticError) as error:
         # what users can get wrong (files, columns, CSV rows, model files, settings; a diverged training)
         if os.environ.get("MINIDL_DEBUG"):

@@ -56,8 +56,17 @@ ABORT_GRACE_SECONDS = 0.5
 #: watchdog ends the job; MINIDL_MPI_TIMEOUT overrides it (0 turns the watchdog off).
 DEFAULT_TIMEOUT_SECONDS = 300.0
 TIMEOUT_VARIABLE = "MINIDL_MPI_TIMEOUT"
+#: Seconds a rank that learned of rank 0's failure (RootFailed) lets rank 0 report it
+#: before ending: the launcher ends the job, and may drop rank 0's message, once one
+#: rank has exited with an error.
+FOLLOW_ROOT_SECONDS = 2.0
 
 _world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
+
+
+class RootFailed(ValueError):
+    """Raised on the ranks other than 0 when rank 0 failed in a step it does alone for
+    every rank (reading the data); rank 0 raises its own error and reports it."""
 
 
 # ------------------------------------------------------------------ the launch
@@ -316,7 +325,7 @@ class ProcessGroup:
     def run_on_root(self, prepare):
         """Call `prepare()` on rank 0 alone; it returns (value, summary). Every rank gets
         (value on rank 0, None elsewhere; the summary, broadcast). An error on rank 0 is
-        raised on every rank, so none is left waiting."""
+        raised there and as RootFailed on the other ranks, so none is left waiting."""
         value, message = None, None
         if self.is_root:
             try:
@@ -330,7 +339,7 @@ class ProcessGroup:
         if kind == "error":
             if self.is_root:
                 raise failure
-            raise ValueError(f"rank 0: {content}")
+            raise RootFailed(f"rank 0: {content}")
         return value, content
 
     def scatter_blocks(self, parts=None):

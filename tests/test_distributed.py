@@ -260,7 +260,7 @@ def test_the_watchdog_timeout_comes_from_the_environment():
 
 
 @pytest.mark.parametrize("case, messages", [
-    ("labels", ["y has 31 targets for 32 samples", "rank 0: y has 31 targets for 32 samples"]),
+    ("labels", ["y has 31 targets for 32 samples", "rank 0: y has 31 targets for 32 samples"]),  # RootFailed
     ("rank 1", ["distributed: ranks [0] passed no data and the others did"] * 2),
 ])
 def test_with_the_data_on_rank_0_its_errors_reach_every_rank(tmp_path, case, messages):
@@ -360,7 +360,5 @@ def test_mpiexec_minidl_train_reads_the_data_on_rank_0_alone(tmp_path):
     (tmp_path / "urls.csv").write_text("url,isMalicious\na.com,0\nb.com,1,extra\n")
     done = run_cli(["train", "--data", tmp_path / "urls.csv", "--epochs", "1"], ranks=2)
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    lines = done.stderr.strip().splitlines()
-    assert all("line 3: 3 fields, the header has 2" in line for line in lines)
-    # rank 0's own line, and rank 1's, unless the launcher ended rank 1 first: it only heard of it from rank 0
-    assert sum("error: rank 0: " not in line for line in lines) == 1 and len(lines) <= 2
+    (line,) = done.stderr.strip().splitlines()  # rank 0's; rank 1 heard of it from rank 0 and ends quietly
+    assert "line 3: 3 fields, the header has 2" in line and "rank 0:" not in line
