@@ -5,14 +5,20 @@ Start the same program once per process with an MPI launcher:
     mpiexec -n 4 minidl train --arch simple_lstm --data urls.csv --output model.mdl
     mpiexec -n 4 python my_script.py      # whose fit / evaluate / predict pass distributed="auto"
 
-Every rank loads the same data and builds the same model. `fit(..., distributed=...)`:
+Every rank builds the same model. The data is either on every rank, or on rank 0 alone
+(the other ranks pass x=None, y=None): rank 0 reads it, checks it, and sends each rank
+only what it works on (`data_on_root`, `run_on_root`, `scatter_steps`, `scatter_blocks`).
+`fit(..., distributed=...)`:
 - gives every rank rank 0's initial weights and buffers (one broadcast);
-- draws each epoch's shuffled order on rank 0 and broadcasts it, and gives every rank
-  its part of each step (`shard_steps`): batch_size samples per rank, so one step sees
-  batch_size * size samples, and every sample is used exactly once per epoch;
+- draws each epoch's shuffled order on rank 0, and gives every rank its part of each
+  step (`shard_steps`): batch_size samples per rank, so one step sees batch_size * size
+  samples, and every sample is used exactly once per epoch; with the data everywhere
+  the order is broadcast, with the data on rank 0 rank 0 sends each rank the samples of
+  its parts of the epoch's steps, so a rank holds one epoch's share;
 - averages the gradients with ONE allreduce per step over a flat buffer that holds all
   of them, weighted by each rank's share of the step, so every rank takes the step one
-  process would take on the whole global batch;
+  process would take on the whole global batch; the buffer also carries a stop asked
+  by a callback and a diverged step (minidl.train.divergence), so the ranks stop together;
 - keeps the dropout masks different per rank and reproducible per seed (ranks other
   than 0 reseed their stream from the seeded one and their rank);
 - sums the loss and the correct predictions as sample-weighted totals and computes AUC
@@ -27,7 +33,9 @@ and gather the outputs in input order on every rank.
 A plain launch never imports mpi4py: "auto" looks for the variables MPI launchers set
 (`launch_size`). If a rank raises inside a distributed fit, evaluate or predict, it
 prints the error and calls MPI_Abort, which ends every rank of the job rather than
-leaving the others waiting forever in a collective.
+leaving the others waiting forever in a collective. A rank that hangs instead (a dead
+lock, a stalled file system) is caught by the `Watchdog`: a rank that has waited
+MINIDL_MPI_TIMEOUT seconds (default 300) in one collective says so and ends the job.
 
 On a GPU the gradient buffer is assembled on the device, copied to host memory for the
 allreduce and copied back (one transfer each way per step), unless the environment says

@@ -9,7 +9,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from test_cli import assert_one_line_error, run
+from test_cli import TINY, assert_one_line_error, run, synthetic_urls, write_csv
 from test_io import rewrite, sequential_model
 
 from minidl import io, nn, schema
@@ -29,17 +29,19 @@ def saved(tmp_path):
     return path
 
 
-@pytest.fixture(scope="module")
-def url_model_file(tmp_path_factory):
-    """A conv_fully file written by `minidl train`, with its tokeniser settings."""
-    from test_cli import TINY, synthetic_urls, write_csv
-
-    folder = tmp_path_factory.mktemp("schema")
-    data = write_csv(folder / "urls.csv", synthetic_urls(80))
+def tiny_model_file(folder):
+    """A tiny conv_fully trained for one epoch by `minidl train` on synthetic URLs: a
+    model file with its tokeniser settings, in `folder`."""
+    data = write_csv(folder / "urls.csv", synthetic_urls(60))
     path = folder / "model.mdl"
     assert main(["train", "--arch", "conv_fully", "--data", str(data), *TINY, "--epochs", "1", "--verbose", "0",
                  "--output", str(path)]) == 0
     return path
+
+
+@pytest.fixture(scope="module")
+def url_model_file(tmp_path_factory):
+    return tiny_model_file(tmp_path_factory.mktemp("schema"))
 
 
 def edited_copy(source, tmp_path, edit_header, edit_payload=None):

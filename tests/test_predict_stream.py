@@ -5,20 +5,16 @@ block of each chunk (tests/test_distributed.py runs the command under MPI)."""
 import io as stdio
 
 import pytest
-from test_cli import TINY, assert_one_line_error, run, synthetic_urls, write_csv
+from test_cli import assert_one_line_error, run, synthetic_urls
+from test_model_file_schema import tiny_model_file
 
 from minidl import cli
-from minidl.cli import main, url_chunks
+from minidl.cli import url_chunks
 
 
 @pytest.fixture(scope="module")
 def model_file(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("stream")
-    data = write_csv(folder / "urls.csv", synthetic_urls(60))
-    path = folder / "model.mdl"
-    assert main(["train", "--arch", "conv_fully", "--data", str(data), *TINY, "--epochs", "1", "--verbose", "0",
-                 "--output", str(path)]) == 0
-    return path
+    return tiny_model_file(tmp_path_factory.mktemp("stream"))
 
 
 class CountingLines(stdio.StringIO):

@@ -425,7 +425,12 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     distributed: None (this process alone), "auto" (data-parallel over the processes
         of an MPI launch, when there are several) or a minidl.distributed.ProcessGroup.
         batch_size is then per process; only rank 0 shows progress and runs the
-        callbacks that write files; see minidl.distributed.
+        callbacks that write files. The data (x, y, validation_data, sample_weight)
+        may be on rank 0 alone, x=None and y=None on the others: rank 0 checks it and
+        sends every rank only its samples of each epoch; see minidl.distributed.
+
+    A step whose loss is not finite, or whose arithmetic overflows, ends training with
+    TrainingDiverged (minidl.train.divergence), naming the epoch and the step.
 
     A last batch of a single sample is joined to the one before it (batch
     normalisation needs two). The model's train/eval mode is restored afterwards.
