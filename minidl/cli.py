@@ -92,9 +92,9 @@ def load_labelled_urls(args):
     return urls, labels, path
 
 
-def read_url_lines(source):
+def read_url_lines(source, option="--file"):
     """Non-empty lines of a file, or of stdin for '-', stripped (see url_chunks)."""
-    return [url for chunk in url_chunks(source) for url in chunk]
+    return [url for chunk in url_chunks(source, option=option) for url in chunk]
 
 
 def load_model_file(path):
@@ -354,7 +354,7 @@ def command_embed(args):
     if args.data == "-" or Path(args.data).suffix.lower() == ".txt":
         if args.data != "-" and not Path(args.data).is_file():
             raise UserError(f"--data {args.data}: no such file")
-        urls = [normalize_url(url) for url in read_url_lines(args.data)][:args.limit]
+        urls = [normalize_url(url) for url in read_url_lines(args.data, "--data")][:args.limit]
         print(f"data: {args.data}: {len(urls)} URLs")
     else:
         urls, labels, path = load_labelled_urls(args)
@@ -462,10 +462,11 @@ def _utf8_lines(source):
         yield sys.stdin
 
 
-def url_chunks(source, chunk_urls=CHUNK_URLS):
+def url_chunks(source, chunk_urls=CHUNK_URLS, option="--file"):
     """Lists of at most `chunk_urls` URLs, in order: the non-empty lines, stripped, of a
     UTF-8 file or of stdin ('-'), read one line at a time. A line that is not UTF-8, or
-    longer than MAX_URL_CHARS, is an error that names it (after the chunks before it)."""
+    longer than MAX_URL_CHARS, is an error that names it and the `option` that gave the
+    file (after the chunks before it)."""
     with _utf8_lines(source) as stream:
         chunk = []
         for number in itertools.count(1):
@@ -473,10 +474,10 @@ def url_chunks(source, chunk_urls=CHUNK_URLS):
             if not line:
                 break
             if len(line) > MAX_URL_CHARS:
-                raise UserError(f"--file {source}, line {number}: longer than {MAX_URL_CHARS:,} characters, "
+                raise UserError(f"{option} {source}, line {number}: longer than {MAX_URL_CHARS:,} characters, "
                                 "not a URL")
             if _UNDECODABLE.search(line):
-                raise UserError(f"--file {source}, line {number}: not UTF-8 text")
+                raise UserError(f"{option} {source}, line {number}: not UTF-8 text")
             url = line.strip()
             if url:
                 chunk.append(url)
