@@ -1,6 +1,6 @@
 """Data-parallel scaling: training samples/s of the three URL models on 1 and 2 MPI ranks.
 
-    python -m benchmarks.scaling [--quick] [--models simple_lstm ...] [--json scaling.json]
+    python -m benchmarks.scaling [--quick] [--models simple_lstm ...] [--data-on root|every] [--json scaling.json]
 
 Needs the `mpi` extra (pip install -e ".[mpi]"). Each measurement is a fresh job,
 `mpiexec -n R python -m benchmarks.scaling --worker ARCH ...`, with one thread per rank
@@ -15,6 +15,15 @@ samples of the timed epochs over the wall time between two barriers, after a war
 fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
 (R x samples/s on one). The worker also times the step's allreduce alone, on a buffer
 of the model's gradient size, to show what communication costs next to computing.
+With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
+which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
+
+What two ranks can reach on the machine is measured too: two independent one-rank jobs
+run at the same time, with no communication at all. Their summed samples/s over twice
+one job's alone is the `ceiling` column: the efficiency left once two processes share
+the cores, the memory bus and the caches (and the machine's other users). Each job
+records the 1-minute load average before and after it (`os.getloadavg`), printed with
+its figures.
 """
 import argparse
 import json
@@ -33,7 +42,7 @@ MAX_LEN, VOCAB = 75, 101
 
 
 # ------------------------------------------------------------------ one job
-def worker(arch, samples, epochs, batch_size, repeats):
+def worker(arch, samples, epochs, batch_size, repeats, data_on="root"):
     """Run inside every rank of a job; rank 0 prints one JSON line."""
     import minidl
     from minidl.distributed import resolve_group
@@ -52,9 +61,11 @@ def worker(arch, samples, epochs, batch_size, repeats):
         if group is not None:
             group.comm.Barrier()
 
+    holds_data = rank == 0 or data_on == "every"
+
     def train(count):
-        fit(model, x[:count], y[:count], epochs=1, batch_size=batch_size, optimizer=model.make_optimizer(),
-            verbose=0, distributed="auto")
+        fit(model, x[:count] if holds_data else None, y[:count] if holds_data else None, epochs=1,
+            batch_size=batch_size, optimizer=model.make_optimizer(), verbose=0, distributed="auto")
 
     train(2 * batch_size * size)  # warm-up: two steps
     seconds = []
@@ -84,28 +95,49 @@ def worker(arch, samples, epochs, batch_size, repeats):
 
 
 # --------------------------------------------------------------- the driver
-def run_job(arch, ranks, options):
-    """samples/s and the rest of one job's JSON, from a fresh mpiexec -n ranks."""
+def start_job(arch, ranks, options):
+    """A fresh `mpiexec -n ranks` job of the worker, started."""
     from minidl.distributed import launch_command
 
     argv, env = launch_command(ranks, [sys.executable, "-m", "benchmarks.scaling", "--worker", arch,
                                        "--samples", str(options.samples), "--epochs", str(options.epochs),
-                                       "--batch-size", str(options.batch_size), "--repeats", str(options.repeats)])
+                                       "--batch-size", str(options.batch_size), "--repeats", str(options.repeats),
+                                       "--data-on", options.data_on])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=options.timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{arch} on {ranks} ranks failed:\n{done.stderr[-2000:]}")
-    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    return subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def finish_job(job, arch, ranks, options):
+    """The job's JSON line (samples/s and the rest)."""
+    out, err = job.communicate(timeout=options.timeout)
+    if job.returncode != 0:
+        raise RuntimeError(f"{arch} on {ranks} ranks failed:\n{err[-2000:]}")
+    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+
+
+def run_jobs(arch, ranks, options, at_once=1):
+    """`at_once` jobs of `ranks` ranks started together; their JSON, each with the
+    1-minute load average before and after."""
+    load_before = os.getloadavg()[0]
+    jobs = [start_job(arch, ranks, options) for _ in range(at_once)]
+    results = [finish_job(job, arch, ranks, options) for job in jobs]
+    for result in results:
+        result.update(load_before=load_before, load_after=os.getloadavg()[0], at_once=at_once)
+    return results
 
 
 def table(rows):
-    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>11}{'2 ranks/s':>11}{'speed-up':>10}{'efficiency':>12}"
-             f"{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"]
-    for one, two in rows:
+    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'speed-up':>10}{'efficiency':>12}"
+             f"{'2 x 1 rank/s':>14}{'ceiling':>9}{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"
+             f"{'load (1, 2, 2x1)':>22}"]
+    for one, two, pair in rows:
         speedup = two["samples_per_s"] / one["samples_per_s"]
-        lines.append(f"{one['arch']:<12}{one['parameters']:>10,}{one['samples_per_s']:>11.0f}"
+        together = sum(job["samples_per_s"] for job in pair)
+        loads = "/".join(f"{job['load_before']:.1f}" for job in (one, two, pair[0]))
+        lines.append(f"{one['arch']:<12}{one['parameters']:>10,}{one['samples_per_s']:>10.0f}"
                      f"{two['samples_per_s']:>11.0f}{speedup:>10.2f}{speedup / 2:>12.0%}"
-                     f"{one['step_ms']:>13.1f}{two['step_ms']:>13.1f}{two['allreduce_ms']:>14.2f}")
+                     f"{together:>14.0f}{together / (2 * one['samples_per_s']):>9.0%}"
+                     f"{one['step_ms']:>13.1f}{two['step_ms']:>13.1f}{two['allreduce_ms']:>14.2f}{loads:>22}")
     return "\n".join(lines)
 
 
@@ -118,23 +150,29 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, median taken (default 3)")
     parser.add_argument("--quick", action="store_true", help="512 samples, 2 repetitions")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per job")
+    parser.add_argument("--data-on", choices=("root", "every"), default="root",
+                        help="the data on rank 0 alone, as minidl train (default), or on every rank")
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument("--worker", choices=ARCHS, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.worker:
-        worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats)
+        worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats,
+               options.data_on)
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
     rows = []
     for arch in options.models:
-        rows.append((run_job(arch, 1, options), run_job(arch, 2, options)))
+        (one,), (two,), pair = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
+        rows.append((one, two, pair))
         print(f"measured {arch}", file=sys.stderr, flush=True)
     print(f"weak scaling, {options.batch_size} samples per rank and step, {options.samples} samples per epoch, "
-          "one thread per rank")
+          f"one thread per rank, data on {'rank 0' if options.data_on == 'root' else 'every rank'}; "
+          f"{os.cpu_count()} cores; load: the 1-minute load average before each job")
     print(table(rows))
     if options.json:
-        Path(options.json).write_text(json.dumps([job for row in rows for job in row], indent=1))
+        Path(options.json).write_text(json.dumps([job for one, two, pair in rows for job in (one, two, *pair)],
+                                                 indent=1))
     return 0
 
 
