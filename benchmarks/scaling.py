@@ -18,8 +18,9 @@ of the model's gradient size, to show what communication costs next to computing
 With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
 which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
 
-What two ranks can reach on the machine is measured too: two independent one-rank jobs
-run at the same time, with no communication at all. Their summed samples/s over twice
+What two ranks can reach on the machine is measured too, first without minidl: a
+one-thread matmul loop alone and as two processes at once; then two independent
+one-rank jobs of each model run at the same time, with no communication at all. Their summed samples/s over twice
 one job's alone is the `ceiling` column: the efficiency left once two processes share
 the cores, the memory bus and the caches (and the machine's other users). Each job
 records the 1-minute load average before and after it (`os.getloadavg`), printed with
@@ -94,6 +95,30 @@ def worker(arch, samples, epochs, batch_size, repeats, data_on="root"):
                           "allreduce_ms": allreduce_ms, "seconds": seconds}), flush=True)
 
 
+# ---------------------------------------------------------- the machine
+PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+start, count = time.perf_counter(), 0
+while time.perf_counter() - start < 5:
+    a @ a
+    count += 1
+print(2 * 512**3 * count / (time.perf_counter() - start) / 1e9)
+"""
+
+
+def matmul_gflops(at_once):
+    """GFLOP/s of each of `at_once` processes running a one-thread float32 512 x 512
+    matmul loop for 5 s at the same time: what the cores give two compute-bound
+    processes, with no minidl and no MPI involved."""
+    from minidl.distributed import LAUNCH_ENVIRONMENT
+
+    env = {**os.environ, **LAUNCH_ENVIRONMENT}
+    probes = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, stdout=subprocess.PIPE, text=True)
+              for _ in range(at_once)]
+    return [float(probe.communicate()[0]) for probe in probes]
+
+
 # --------------------------------------------------------------- the driver
 def start_job(arch, ranks, options):
     """A fresh `mpiexec -n ranks` job of the worker, started."""
@@ -161,6 +186,12 @@ def main(argv=None):
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
+    load = os.getloadavg()[0]
+    alone, pair = matmul_gflops(1), matmul_gflops(2)
+    machine = (f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone[0]:.1f} "
+               f"GFLOP/s alone, {' + '.join(f'{value:.1f}' for value in pair)} GFLOP/s as two processes at once: "
+               f"{sum(pair) / (2 * alone[0]):.0%} of twice one")
+    print(machine, file=sys.stderr, flush=True)
     rows = []
     for arch in options.models:
         (one,), (two,), pair = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
@@ -170,9 +201,11 @@ def main(argv=None):
           f"one thread per rank, data on {'rank 0' if options.data_on == 'root' else 'every rank'}; "
           f"{os.cpu_count()} cores; load: the 1-minute load average before each job")
     print(table(rows))
+    print(machine)
     if options.json:
-        Path(options.json).write_text(json.dumps([job for one, two, pair in rows for job in (one, two, *pair)],
-                                                 indent=1))
+        jobs = [job for one, two, pair in rows for job in (one, two, *pair)]
+        Path(options.json).write_text(json.dumps({"jobs": jobs, "matmul_gflops": {"alone": alone, "two": pair},
+                                                  "load_before": load}, indent=1))
     return 0
 
 
