@@ -470,7 +470,8 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         for epoch in range(int(epochs)):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, {})
-            bar = None if shown == 0 else ProgressBar(inputs.n, epoch + 1, epochs, interactive=False if shown == 2 else None)
+            bar = None if shown == 0 else ProgressBar(inputs.n, epoch + 1, epochs,
+                                                      interactive=False if shown == 2 else None)
             logs = _train_epoch(model, optimizer, objective, inputs, batch_size, shuffle, callbacks, bar, epoch, group,
                                 rooted)
             if group is not None:
