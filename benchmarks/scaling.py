@@ -1,6 +1,7 @@
 """Data-parallel scaling: training samples/s of the three URL models on 1 and 2 MPI ranks.
 
-    python -m benchmarks.scaling [--quick] [--models simple_lstm ...] [--data-on root|every] [--json scaling.json]
+    python -m benchmarks.scaling [--quick] [--rounds 3] [--models simple_lstm ...] [--data-on root|every]
+                                 [--json scaling.json]
 
 Needs the `mpi` extra (pip install -e ".[mpi]"). Each measurement is a fresh job,
 `mpiexec -n R python -m benchmarks.scaling --worker ARCH ...`, with one thread per rank
@@ -22,9 +23,12 @@ What two ranks can reach on the machine is measured too, first without minidl: a
 one-thread matmul loop alone and as two processes at once; then two independent
 one-rank jobs of each model run at the same time, with no communication at all. Their summed samples/s over twice
 one job's alone is the `ceiling` column: the efficiency left once two processes share
-the cores, the memory bus and the caches (and the machine's other users). Each job
-records the 1-minute load average before and after it (`os.getloadavg`), printed with
-its figures.
+the cores, the memory bus and the caches (and the machine's other users); `eff./ceiling`
+is the part of that which the data-parallel job reaches, its communication and lock
+step being what it loses. `--rounds N` repeats everything N times, interleaved, and
+prints medians and every round's efficiency: on a machine whose cores come and go the
+spread says more than one figure. Each job records the 1-minute load average before and
+after it (`os.getloadavg`); the table prints the range.
 """
 import argparse
 import json
@@ -151,18 +155,50 @@ def run_jobs(arch, ranks, options, at_once=1):
     return results
 
 
-def table(rows):
-    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'speed-up':>10}{'efficiency':>12}"
-             f"{'2 x 1 rank/s':>14}{'ceiling':>9}{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"
-             f"{'load (1, 2, 2x1)':>22}"]
-    for one, two, pair in rows:
-        speedup = two["samples_per_s"] / one["samples_per_s"]
-        together = sum(job["samples_per_s"] for job in pair)
-        loads = "/".join(f"{job['load_before']:.1f}" for job in (one, two, pair[0]))
-        lines.append(f"{one['arch']:<12}{one['parameters']:>10,}{one['samples_per_s']:>10.0f}"
-                     f"{two['samples_per_s']:>11.0f}{speedup:>10.2f}{speedup / 2:>12.0%}"
-                     f"{together:>14.0f}{together / (2 * one['samples_per_s']):>9.0%}"
-                     f"{one['step_ms']:>13.1f}{two['step_ms']:>13.1f}{two['allreduce_ms']:>14.2f}{loads:>22}")
+def measure_round(options):
+    """One round: the matmul probe, then each model's 1-rank, 2-rank and 2 x 1-rank jobs."""
+    load = os.getloadavg()[0]
+    alone, pair = matmul_gflops(1), matmul_gflops(2)
+    probe = {"load_before": load, "alone": alone[0], "two": pair, "ceiling": sum(pair) / (2 * alone[0])}
+    print(f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone[0]:.1f} GFLOP/s "
+          f"alone, {' + '.join(f'{value:.1f}' for value in pair)} GFLOP/s as two processes at once: "
+          f"{probe['ceiling']:.0%} of twice one", file=sys.stderr, flush=True)
+    models = {}
+    for arch in options.models:
+        (one,), (two,), both = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
+        alone_rate = one["samples_per_s"]
+        models[arch] = {"one": one, "two": two, "pair": both, "efficiency": two["samples_per_s"] / (2 * alone_rate),
+                        "ceiling": sum(job["samples_per_s"] for job in both) / (2 * alone_rate)}
+        print(f"measured {arch}: efficiency {models[arch]['efficiency']:.0%}, ceiling {models[arch]['ceiling']:.0%}",
+              file=sys.stderr, flush=True)
+    return {"probe": probe, "models": models}
+
+
+def percents(values):
+    return "/".join(f"{100 * value:.0f}" for value in values)
+
+
+def table(rounds, archs):
+    """Medians over the rounds, the efficiency of every round, the range of the load."""
+    median = statistics.median
+    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'efficiency':>12}{'per round %':>14}"
+             f"{'ceiling':>9}{'eff./ceiling':>14}{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"
+             f"{'load':>11}"]
+    for arch in archs:
+        runs = [one_round["models"][arch] for one_round in rounds]
+        loads = [job["load_before"] for run in runs for job in (run["one"], run["two"], run["pair"][0])]
+        load_range = f"{min(loads):.1f}-{max(loads):.1f}"
+        lines.append(
+            f"{arch:<12}{runs[0]['one']['parameters']:>10,}{median(r['one']['samples_per_s'] for r in runs):>10.0f}"
+            f"{median(r['two']['samples_per_s'] for r in runs):>11.0f}{median(r['efficiency'] for r in runs):>12.0%}"
+            f"{percents(r['efficiency'] for r in runs):>14}{median(r['ceiling'] for r in runs):>9.0%}"
+            f"{median(r['efficiency'] / r['ceiling'] for r in runs):>14.0%}"
+            f"{median(r['one']['step_ms'] for r in runs):>13.1f}{median(r['two']['step_ms'] for r in runs):>13.1f}"
+            f"{median(r['two']['allreduce_ms'] for r in runs):>14.2f}{load_range:>11}")
+    probes = [one_round["probe"] for one_round in rounds]
+    lines.append(f"the machine: two one-thread matmul loops at once ran at {percents(p['ceiling'] for p in probes)} % "
+                 f"of twice one alone (per round; load {min(p['load_before'] for p in probes):.1f}-"
+                 f"{max(p['load_before'] for p in probes):.1f})")
     return "\n".join(lines)
 
 
@@ -175,6 +211,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, median taken (default 3)")
     parser.add_argument("--quick", action="store_true", help="512 samples, 2 repetitions")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per job")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure everything this many times, interleaved, and take medians (default 1)")
     parser.add_argument("--data-on", choices=("root", "every"), default="root",
                         help="the data on rank 0 alone, as minidl train (default), or on every rank")
     parser.add_argument("--json", help="also write the measurements here")
@@ -186,26 +224,14 @@ def main(argv=None):
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
-    load = os.getloadavg()[0]
-    alone, pair = matmul_gflops(1), matmul_gflops(2)
-    machine = (f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone[0]:.1f} "
-               f"GFLOP/s alone, {' + '.join(f'{value:.1f}' for value in pair)} GFLOP/s as two processes at once: "
-               f"{sum(pair) / (2 * alone[0]):.0%} of twice one")
-    print(machine, file=sys.stderr, flush=True)
-    rows = []
-    for arch in options.models:
-        (one,), (two,), pair = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
-        rows.append((one, two, pair))
-        print(f"measured {arch}", file=sys.stderr, flush=True)
+    rounds = [measure_round(options) for _ in range(options.rounds)]
     print(f"weak scaling, {options.batch_size} samples per rank and step, {options.samples} samples per epoch, "
           f"one thread per rank, data on {'rank 0' if options.data_on == 'root' else 'every rank'}; "
-          f"{os.cpu_count()} cores; load: the 1-minute load average before each job")
-    print(table(rows))
-    print(machine)
+          f"{os.cpu_count()} cores; medians of {options.rounds} round(s); load: the 1-minute load average before "
+          "the jobs")
+    print(table(rounds, options.models))
     if options.json:
-        jobs = [job for one, two, pair in rows for job in (one, two, *pair)]
-        Path(options.json).write_text(json.dumps({"jobs": jobs, "matmul_gflops": {"alone": alone, "two": pair},
-                                                  "load_before": load}, indent=1))
+        Path(options.json).write_text(json.dumps(rounds, indent=1))
     return 0
 
 
