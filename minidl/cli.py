@@ -21,16 +21,21 @@ architecture, an unreadable model file) ends with one line on stderr and exit st
 Heavy modules are imported inside the commands so that `--help` answers at once.
 """
 import argparse
+import contextlib
 import inspect
+import io
+import itertools
 import os
+import re
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from minidl.kernels.parallelism import set_num_threads
 from minidl.data import normalize_url
-from minidl.distributed import launch_rank
+from minidl.distributed import FOLLOW_ROOT_SECONDS, RootFailed, launch_rank
 from minidl.models.url import ARCHITECTURES, POOLINGS
 
 PROGRAM = "minidl"
@@ -87,21 +92,13 @@ def load_labelled_urls(args):
     return urls, labels, path
 
 
-def read_url_lines(source):
-    """Non-empty lines of a file, or of stdin for '-'."""
-    if source == "-":
-        lines = sys.stdin.read().splitlines()
-    else:
-        try:
-            lines = Path(source).read_text(encoding="utf-8").splitlines()
-        except UnicodeDecodeError:
-            raise UserError(f"--file {source}: not UTF-8 text") from None
-    return [line.strip() for line in lines if line.strip()]
+def read_url_lines(source, option="--file"):
+    """Non-empty lines of a file, or of stdin for '-', stripped (see url_chunks)."""
+    return [url for chunk in url_chunks(source, option=option) for url in chunk]
 
 
 def load_model_file(path):
     """(model, tokenizer, extra) from a file written by `minidl train`."""
-    from minidl.data import CharTokenizer
     from minidl.io import load
 
     if not Path(path).is_file():
@@ -111,7 +108,22 @@ def load_model_file(path):
     model, extra, _ = load(path)
     if "tokenizer" not in extra:
         raise UserError(f"--model {path}: the file holds no tokeniser settings (was it written by `minidl train`?)")
-    return model, CharTokenizer.from_config(extra["tokenizer"]), extra
+    return model, file_tokenizer(model, extra["tokenizer"], path), extra
+
+
+def file_tokenizer(model, config, path):
+    """The CharTokenizer of a model file's `extra`, checked like the model's own config
+    (minidl.schema) and against the model: ids of the length it reads. (An id beyond the
+    model's embedding is refused when it occurs, by the embedding itself.)"""
+    from minidl.data import CharTokenizer
+    from minidl.schema import construct
+
+    tokenizer = construct(CharTokenizer, config, f"--model {path}: extra.tokenizer")
+    max_len = getattr(model, "max_len", None)
+    if max_len is not None and tokenizer.max_len != max_len:
+        raise UserError(f"--model {path}: the tokeniser makes {tokenizer.max_len} ids per URL, "
+                        f"the model reads {max_len}")
+    return tokenizer
 
 
 def model_sizes(args, arch):
@@ -211,17 +223,9 @@ def command_train(args):
         except (OSError, ValueError) as error:
             raise UserError(f"--embedding-init {args.embedding_init}: cannot read a .npy matrix ({error})") from None
 
-    urls, labels, path = load_labelled_urls(args)
-    if len(np.unique(labels)) < 2:
-        raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
     tokenizer = CharTokenizer(max_len=args.max_len or 75, truncating=args.truncating)
-    x, unknown = tokenizer.encode(urls, return_unknown=True)
-    print(f"data: {path}: {describe_labels(labels)}")
-    if unknown.sum():
-        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
-    train, validation, test = split_data(args, urls, x, labels)
-    print(f"split ({args.split}): train {len(train[1])}, "
-          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+    (train, validation, test), found = on_rank_zero(lambda: read_training_data(args, tokenizer),
+                                                    ((None, None), None, (None, None)))
 
     minidl.manual_seed(args.seed)
     model = build_model(args.arch, max_vocab_len=tokenizer.vocab_size, embedding_init=embedding_init, **sizes)
@@ -233,13 +237,13 @@ def command_train(args):
                   optimizer=model.make_optimizer(args.lr), validation_data=validation, callbacks=callbacks,
                   verbose=args.verbose, distributed="auto")
     scores = evaluate(model, test[0], test[1], distributed="auto")
-    print(f"test set ({describe_labels(test[1])}):")
+    print(f"test set ({found['test']}):")
     print(format_scores(scores))
 
     if launch_rank() > 0:  # every rank holds the trained model; rank 0 writes it
         return 0
     if args.output:
-        extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": str(path), "split": args.split,
+        extra = {"tokenizer": tokenizer.get_config(), "arch": args.arch, "data": found["path"], "split": args.split,
                  "seed": args.seed, "epochs_run": len(history.get("loss", [])),
                  "test_scores": {k: v for k, v in scores.items() if isinstance(v, float) and np.isfinite(v)}}
         save(args.output, model, extra=extra)
@@ -255,33 +259,76 @@ def command_train(args):
     return 0
 
 
+def read_training_data(args, tokenizer):
+    """((train, validation or None, test) pairs of (x, y), {"path", "test"}) from --data:
+    read, tokenised and split by --split, with what was found printed."""
+    urls, labels, path = load_labelled_urls(args)
+    if len(np.unique(labels)) < 2:
+        raise UserError(f"{path}: the labels hold one class only; training needs benign and malicious URLs")
+    x, unknown = tokenizer.encode(urls, return_unknown=True)
+    print(f"data: {path}: {describe_labels(labels)}")
+    if unknown.sum():
+        print(f"dropped {int(unknown.sum())} characters outside string.printable in {int((unknown > 0).sum())} URLs")
+    train, validation, test = split_data(args, urls, x, labels)
+    print(f"split ({args.split}): train {len(train[1])}, "
+          f"{'validation ' + str(len(validation[1])) + ', ' if validation else ''}test {len(test[1])}")
+    return (train, validation, test), {"path": str(path), "test": describe_labels(test[1])}
+
+
+def on_rank_zero(read, empty):
+    """`read()` -> (data, summary), here; under an MPI launch on rank 0 alone, and the
+    other ranks get (`empty`, the summary): fit, evaluate and predict then send them
+    their shares of rank 0's data (minidl.distributed). An error on rank 0 reaches
+    every rank."""
+    from minidl.distributed import launch_size, resolve_group
+
+    if launch_size() == 1:
+        return read()
+    data, summary = resolve_group("auto").run_on_root(read)
+    return empty if data is None else data, summary
+
+
 def command_evaluate(args):
     from minidl.train import evaluate
 
     model, tokenizer, _ = load_model_file(args.model)
-    urls, labels, path = load_labelled_urls(args)
-    scores = evaluate(model, tokenizer.encode(urls), labels, batch_size=args.batch_size, distributed="auto")
-    print(f"{path}: {describe_labels(labels)}")
+
+    def read():
+        urls, labels, path = load_labelled_urls(args)
+        return (tokenizer.encode(urls), labels), f"{path}: {describe_labels(labels)}"
+
+    (x, labels), found = on_rank_zero(read, (None, None))
+    scores = evaluate(model, x, labels, batch_size=args.batch_size, distributed="auto")
+    print(found)
     print(format_scores(scores))
     return 0
 
 
 def command_predict(args):
-    from minidl.train import predict
+    from minidl.distributed import resolve_group
 
     if not 0 <= args.threshold <= 1:
         raise UserError(f"--threshold must be between 0 and 1, got {args.threshold}")
-    urls = list(args.urls)
-    if args.file:
-        urls += read_url_lines(args.file)
-    if not urls:
+    if not args.urls and not args.file:
         raise UserError("no URLs given: pass them as arguments, or with --file (one per line, '-' for stdin)")
     model, tokenizer, _ = load_model_file(args.model)
-    probabilities = predict(model, tokenizer.encode([normalize_url(url) for url in urls]),
-                            batch_size=args.batch_size, distributed="auto").reshape(-1)
-    for url, probability in zip(urls, probabilities):
-        verdict = "malicious" if probability > args.threshold else "benign"
-        print(f"{probability:.4f}\t{verdict}\t{url}")
+    group = resolve_group("auto")
+    chunks = itertools.chain([list(args.urls)] if args.urls else [],
+                             url_chunks(args.file, args.chunk_size) if args.file else [])
+    start, count = time.perf_counter(), 0
+    for urls, probabilities in scored_chunks(model, tokenizer, chunks, args.batch_size, group,
+                                             patient=args.file == "-"):
+        sys.stdout.write("".join(f"{probability:.4f}\t{'malicious' if probability > args.threshold else 'benign'}"
+                                 f"\t{url}\n" for url, probability in zip(urls, probabilities)))
+        count += len(urls)
+    if group is not None and not group.is_root:  # it scored its blocks; rank 0 writes and reports
+        return 0
+    if count == 0:
+        raise UserError(f"no URLs given: --file {args.file} holds no non-empty line")
+    if args.file:
+        seconds = time.perf_counter() - start
+        ranks = f" on {group.size} ranks" if group is not None else ""
+        print(f"scored {count:,} URLs in {seconds:.1f} s ({count / seconds:,.0f} URLs/s{ranks})", file=sys.stderr)
     return 0
 
 
@@ -307,7 +354,7 @@ def command_embed(args):
     if args.data == "-" or Path(args.data).suffix.lower() == ".txt":
         if args.data != "-" and not Path(args.data).is_file():
             raise UserError(f"--data {args.data}: no such file")
-        urls = [normalize_url(url) for url in read_url_lines(args.data)][:args.limit]
+        urls = [normalize_url(url) for url in read_url_lines(args.data, "--data")][:args.limit]
         print(f"data: {args.data}: {len(urls)} URLs")
     else:
         urls, labels, path = load_labelled_urls(args)
@@ -388,6 +435,105 @@ def add_import_keras_command(commands):
     parser.set_defaults(run=command_import_keras)
 
 
+# ------------------------------------------------------------ streaming scoring
+#: `predict --file` reads, scores and writes this many URLs at a time: its memory holds
+#: one chunk (and the model's activations for one batch) whatever the file's length.
+CHUNK_URLS = 8192
+#: A longer line is not a URL (servers refuse a few kilobytes; browsers stop at 2 MB)
+#: and would make a chunk's memory unbounded.
+MAX_URL_CHARS = 2**16
+_UNDECODABLE = re.compile("[\udc80-\udcff]")  # bytes that are not UTF-8, read with surrogateescape
+
+
+@contextlib.contextmanager
+def _utf8_lines(source):
+    """The text of a file, or of stdin for '-', as UTF-8 with undecodable bytes kept as
+    lone surrogates (so that the line holding them can be named)."""
+    if source != "-":
+        with open(source, encoding="utf-8", errors="surrogateescape") as stream:
+            yield stream
+    elif hasattr(sys.stdin, "buffer"):  # stdin as UTF-8, whatever the locale says
+        stream = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="surrogateescape")
+        try:
+            yield stream
+        finally:
+            stream.detach()  # leaves sys.stdin open
+    else:
+        yield sys.stdin
+
+
+def url_chunks(source, chunk_urls=CHUNK_URLS, option="--file"):
+    """Lists of at most `chunk_urls` URLs, in order: the non-empty lines, stripped, of a
+    UTF-8 file or of stdin ('-'), read one line at a time. A line that is not UTF-8, or
+    longer than MAX_URL_CHARS, is an error that names it and the `option` that gave the
+    file (after the chunks before it)."""
+    with _utf8_lines(source) as stream:
+        chunk = []
+        for number in itertools.count(1):
+            line = stream.readline(MAX_URL_CHARS + 1)
+            if not line:
+                break
+            if len(line) > MAX_URL_CHARS:
+                raise UserError(f"{option} {source}, line {number}: longer than {MAX_URL_CHARS:,} characters, "
+                                "not a URL")
+            if _UNDECODABLE.search(line):
+                raise UserError(f"{option} {source}, line {number}: not UTF-8 text")
+            url = line.strip()
+            if url:
+                chunk.append(url)
+                if len(chunk) == chunk_urls:
+                    yield chunk
+                    chunk = []
+        if chunk:
+            yield chunk
+
+
+def scored_chunks(model, tokenizer, chunks, batch_size, group=None, patient=False):
+    """(urls, probabilities) for each chunk of URLs, in input order. With a process
+    group rank 0 reads the chunks and gives each rank one contiguous block of every
+    chunk to score; the results come back to rank 0, the only rank that yields.
+    patient: the other ranks wait for rank 0's next chunk without the watchdog (stdin)."""
+    from minidl.distributed import block
+    from minidl.train import predict
+
+    def score(urls):
+        if not urls:  # a rank's block of a chunk shorter than the number of ranks
+            return np.zeros(0, np.float32)
+        return predict(model, tokenizer.encode([normalize_url(url) for url in urls]), batch_size=batch_size).reshape(-1)
+
+    if group is None:
+        for urls in chunks:
+            yield urls, score(urls)
+        return
+    while True:
+        message, failure = None, None
+        if group.is_root:
+            try:
+                urls = next(chunks, None)
+            except Exception as error:  # noqa: BLE001 - a missing file, a bad line: every rank stops
+                urls, failure = None, error
+            if failure is not None:
+                message = [("error", str(failure))] * group.size
+            elif urls is None:
+                message = [("end", None)] * group.size
+            else:
+                message = [("urls", urls[slice(*block(0, len(urls), rank, group.size))]) for rank in range(group.size)]
+        kind, part = group.scatter(message, patient=patient)
+        if failure is not None:
+            raise failure
+        if kind == "error":
+            raise RootFailed(f"rank 0: {part}")
+        if kind == "end":
+            return
+        try:
+            probabilities = score(part)
+        except BaseException as error:
+            group.abort(error)  # the other ranks wait for this one's scores
+        probabilities = group.gather_to_root(probabilities)
+        if group.is_root:
+            yield urls, np.concatenate(probabilities)
+
+
 # ------------------------------------------------------------------------- parser
 def add_data_options(parser, required=True):
     parser.add_argument("--data", required=required,
@@ -459,13 +605,18 @@ def build_parser():
     evaluate.set_defaults(run=command_evaluate)
 
     predict = commands.add_parser("predict", help="score URLs with a saved model",
-                                  description="Print the probability and the verdict for each URL.")
+                                  description="Print the probability and the verdict for each URL, in input "
+                                              "order; a --file is streamed in chunks, and the throughput is "
+                                              "reported on stderr.")
     predict.add_argument("--model", required=True, help="a model file written by `minidl train`")
     predict.add_argument("urls", nargs="*", metavar="URL", help="URLs to score")
     predict.add_argument("--file", help="a file with one URL per line ('-' for stdin)")
     predict.add_argument("--threshold", type=float, default=0.5,
                          help="probability above which a URL is called malicious (default 0.5)")
     predict.add_argument("--batch-size", type=positive_int, default=1024, help="batch size (default 1024)")
+    predict.add_argument("--chunk-size", type=positive_int, default=CHUNK_URLS, metavar="URLS",
+                         help=f"URLs of --file read, scored and written at a time (default {CHUNK_URLS}): memory "
+                              "grows with it, not with the file's length")
     predict.set_defaults(run=command_predict)
 
     summary = commands.add_parser("summary", help="print a model's layers, shapes and parameter counts",
@@ -514,8 +665,11 @@ def main(argv=None):
     except KeyboardInterrupt:
         print(f"{PROGRAM}: interrupted", file=sys.stderr)
         return 130
-    except (UserError, OSError, ValueError, ImportError) as error:
-        # what users can get wrong (files, columns, CSV rows, model files, settings)
+    except RootFailed:  # under MPI: rank 0 failed and reports it; this rank ends quietly, after it
+        time.sleep(FOLLOW_ROOT_SECONDS)
+        return 1
+    except (UserError, OSError, ValueError, ImportError, ArithmeticError) as error:
+        # what users can get wrong (files, columns, CSV rows, model files, settings; a diverged training)
         if os.environ.get("MINIDL_DEBUG"):
             raise
         print(f"{PROGRAM} {args.command}: error: {error}", file=sys.stderr)

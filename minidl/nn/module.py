@@ -12,7 +12,7 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor, no_grad
-from minidl.nn import init
+from minidl.nn import budget, init
 
 #: Every Module subclass by class name, filled as classes are defined, so a model's
 #: JSON config can be rebuilt without pickle.
@@ -70,7 +70,7 @@ class Module:
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True):
         """Create, register and return the Parameter `name` of `shape`, on the current
         device, in the default dtype. `regularizer` is an L2 factor (Keras' l2(x))."""
-        values = init.get(initializer)(tuple(int(n) for n in shape))
+        values = init.get(initializer)(budget.charged(self, name, shape))
         xp = backend.array_module_for()
         data = xp.asarray(np.asarray(values, dtype=backend.default_dtype()))
         parameter = Parameter(data, regularizer=regularizer, trainable=trainable)

@@ -6,10 +6,11 @@ callbacks, classification metrics, the progress bar, and plots (matplotlib, opti
 from minidl.train import metrics
 from minidl.train.callbacks import (Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint, Monitor,
                                     ReduceLROnPlateau)
+from minidl.train.divergence import TrainingDiverged
 from minidl.train.loop import evaluate, fit, predict
 from minidl.train.objectives import LOSSES, Objective, outputs_logits, resolve_objective
 
 __all__ = [
     "CSVLogger", "Callback", "EarlyStopping", "History", "LOSSES", "ModelCheckpoint", "Monitor", "ReduceLROnPlateau",
-    "Objective", "evaluate", "fit", "metrics", "outputs_logits", "predict", "resolve_objective",
+    "Objective", "TrainingDiverged", "evaluate", "fit", "metrics", "outputs_logits", "predict", "resolve_objective",
 ]
