@@ -11,6 +11,7 @@ ValueError that gives its line number, or, with on_error="skip", is left out, co
 and listed in the returned `LoadReport` (and a warning says how many went).
 """
 import csv
+import gzip
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -50,7 +51,8 @@ class LoadReport:
 
 
 def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="raise"):
-    """Read a CSV with a header row -> (texts, labels, report).
+    """Read a CSV with a header row (gzip-compressed when the name ends in .gz) ->
+    (texts, labels, report).
 
     texts: list of str from `text_column`; labels: int64 array, the index of each row's
     `label_column` value in `classes` (so the default ("0", "1") gives 0/1 labels);
@@ -72,7 +74,8 @@ def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="rai
         report.skipped.append((line, reason))
 
     # utf-8-sig: a byte-order mark, as spreadsheet programs write, must not rename the first column
-    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
         reader = csv.reader(stream)
         header = _read_header(reader, path)
         text_index = _column_index(header, text_column, "text", path)
