@@ -18,13 +18,13 @@ from minidl.data.registry import (
     verify,
 )
 from minidl.data.split import normalize_url, split_by_host, split_indices, train_test_split, train_val_test_split, url_host
-from minidl.data.tables import LoadReport, load_text_csv, load_url_csv
+from minidl.data.tables import LoadReport, MalformedRowError, load_text_csv, load_url_csv
 from minidl.data.text import CharTokenizer, pad_ragged, pad_sequences
 from minidl.data.toy import TOY_SETS, make_toy
 
 __all__ = [
     "TOY_SETS", "make_toy",
-    "DATASETS", "ChecksumError", "CharTokenizer", "Dataset", "DatasetNotFound", "LoadReport",
+    "DATASETS", "ChecksumError", "CharTokenizer", "Dataset", "DatasetNotFound", "LoadReport", "MalformedRowError",
     "Source", "fetch", "file_sha256", "get_dataset", "git_blob_sha1", "load_text_csv",
     "load_dataset", "load_url_csv", "normalize_url", "pad_ragged", "pad_sequences", "resolve_data_dir",
     "shared_data_dir", "split_by_host",

@@ -27,6 +27,15 @@ BINARY = ("0", "1")
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
+class MalformedRowError(ValueError):
+    """A row that does not fit the header (on_error="raise"): `path`, `line` (where the
+    row starts) and `reason`; the message also says how to skip such rows."""
+
+    def __init__(self, path, line, reason):
+        self.path, self.line, self.reason = path, line, reason
+        super().__init__(f"{path}, line {line}: {reason} (pass on_error='skip' to leave such rows out)")
+
+
 @dataclass
 class LoadReport:
     """What a load kept and left out. skipped: (line, reason) for each row left out,
@@ -70,7 +79,7 @@ def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="rai
 
     def malformed(line, reason):
         if on_error == "raise":
-            raise ValueError(f"{path}, line {line}: {reason} (pass on_error='skip' to leave such rows out)")
+            raise MalformedRowError(path, line, reason)
         report.skipped.append((line, reason))
 
     # utf-8-sig: a byte-order mark, as spreadsheet programs write, must not rename the first column
@@ -92,7 +101,12 @@ def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="rai
                 report.blank_lines += 1
                 continue
             if len(row) != len(header):
-                malformed(line, f"{len(row)} fields, the header has {len(header)}")
+                if any("\n" in value for value in row):
+                    # a quote that is never closed swallows the lines after it into one field
+                    malformed(line, f"an unterminated quote? a quoted field opened here runs on to line "
+                                    f"{reader.line_num}, so the row has {len(row)} of the header's {len(header)} fields")
+                else:
+                    malformed(line, f"{len(row)} fields, the header has {len(header)}")
                 continue
             if any(_UNDECODABLE.search(value) for value in row):
                 malformed(line, "bytes that are not valid UTF-8")
