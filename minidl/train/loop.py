@@ -196,12 +196,17 @@ def _roc_metric(metric, *args):
         return float("nan")
 
 
-def _classification_metrics(objective, y, outputs, loss):
-    """evaluate's dict from the raw outputs and the targets."""
-    true, predicted = objective.target_labels(y), objective.predicted_labels(outputs)
-    result = {"loss": float(loss), "accuracy": metrics.accuracy(true, predicted)}
+def _classification_metrics(objective, y, outputs, loss, threshold=0.5):
+    """evaluate's dict from the raw outputs and the targets; a binary model's labels are
+    its probabilities above `threshold`."""
+    true = objective.target_labels(y)
     if objective.task == "binary":
         scores = objective.probabilities(outputs).reshape(-1)
+        predicted = (scores > threshold).astype(np.int64)
+    else:
+        predicted = objective.predicted_labels(outputs)
+    result = {"loss": float(loss), "accuracy": metrics.accuracy(true, predicted)}
+    if objective.task == "binary":
         precision, recall, f1 = metrics.precision_recall_f1(true, predicted, average="binary")
         result.update(roc_auc=_roc_metric(metrics.roc_auc, true, scores), precision=precision, recall=recall, f1=f1)
         for name, fpr in TPR_AT_FPR.items():
@@ -238,11 +243,21 @@ def _sample_weights(class_weight, labels, classes):
 
 
 # ------------------------------------------------------------------ training
+#: The optimiser names `fit` accepts, as Keras' compile(optimizer="adam") does.
+OPTIMIZERS = {"adam": optim.Adam, "sgd": optim.SGD}
+
+
 def _make_optimizer(optimizer, model):
     """The optimiser for a built model: an Optimizer, a factory called with the model's
-    parameters (functools.partial(optim.Adam, lr=1e-4)), or None for Keras' Adam."""
+    parameters (functools.partial(optim.Adam, lr=1e-4)), a name ("adam", "sgd": Keras'
+    defaults), or None for Keras' Adam."""
     if optimizer is None:
         optimizer = optim.Adam
+    if isinstance(optimizer, str):
+        if optimizer.lower() not in OPTIMIZERS:
+            raise ValueError(f"fit: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}, "
+                             "or pass an Optimizer")
+        optimizer = OPTIMIZERS[optimizer.lower()]
     if not isinstance(optimizer, optim.Optimizer):
         if not callable(optimizer):
             raise TypeError(f"fit: optimizer must be an Optimizer or a factory of one, got {type(optimizer).__name__}")
@@ -394,7 +409,7 @@ def _training_inputs(model, x, y, sample_weight, validation_data, validation_spl
 
 def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validation_data=None,
         validation_split=0.0, shuffle=True, callbacks=(), verbose=1, class_weight=None,
-        from_logits=None, validation_batch_size=None, distributed=None, sample_weight=None):
+        from_logits=None, validation_batch_size=None, distributed=None, sample_weight=None, initial_epoch=0):
     """Train `model` on (x, y) for `epochs` epochs of mini-batches; returns a History:
     {"loss": [...], "accuracy": [...], "roc_auc": [...] (binary), and with validation
     data every scalar metric of `evaluate` prefixed "val_": "val_loss", "val_accuracy",
@@ -404,9 +419,10 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     model.regularization_loss(), the L2 terms), backward, optimizer.step(). The epoch's
     loss and accuracy are running means over its batches, in training mode (as Keras).
 
-    optimizer: an Optimizer over the (built) model's parameters, or a factory called
-        with them once fit has built the model (functools.partial(optim.Adam, lr=1e-4));
-        default Adam with Keras' lr 1e-3. It must update every trainable parameter.
+    optimizer: an Optimizer over the (built) model's parameters, a factory called
+        with them once fit has built the model (functools.partial(optim.Adam, lr=1e-4)),
+        or a name, "adam" or "sgd" (Keras' default settings); default Adam with Keras'
+        lr 1e-3. It must update every trainable parameter.
     loss: "binary_crossentropy", "sparse_categorical_crossentropy", a callable
         loss(output, targets) -> scalar Tensor (the batch mean), or None: picked from
         the output's width (1 -> binary, k -> sparse categorical).
@@ -422,6 +438,9 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         loss (and its class weight, when both are given); with validation_split it is
         cut like y.
     validation_batch_size: batch size of the validation pass (default batch_size).
+    initial_epoch: the epoch to start at (Keras), counting from 0, to continue a run
+        that stopped after that many epochs (see minidl.train.BackupAndRestore); the
+        history then holds the epochs run by this call.
     distributed: None (this process alone), "auto" (data-parallel over the processes
         of an MPI launch, when there are several) or a minidl.distributed.ProcessGroup.
         batch_size is then per process; only rank 0 shows progress and runs the
@@ -437,6 +456,8 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     """
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"fit: epochs must be a positive integer, got {epochs}")
+    if int(initial_epoch) != initial_epoch or not 0 <= initial_epoch < epochs:
+        raise ValueError(f"fit: initial_epoch must be an integer in [0, epochs), got {initial_epoch}")
     batch_size = _check_batch_size(batch_size)
     validation_batch_size = _check_batch_size(validation_batch_size or batch_size, "validation_batch_size")
     if verbose not in (0, 1, 2):
@@ -467,7 +488,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     for callback in callbacks:
         callback.on_train_begin({})
     try:
-        for epoch in range(int(epochs)):
+        for epoch in range(int(initial_epoch), int(epochs)):
             for callback in callbacks:
                 callback.on_epoch_begin(epoch, {})
             bar = None if shown == 0 else ProgressBar(inputs.n, epoch + 1, epochs,
@@ -500,11 +521,11 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     return history
 
 
-def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distributed=None):
+def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distributed=None, threshold=0.5):
     """Metrics of `model` on (x, y), in eval mode without grad, as a dict of Python values.
 
-    Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1, threshold
-    0.5), tpr_at_fpr_1e-2, tpr_at_fpr_1e-3 (largest TPR with FPR <= 1e-2 / 1e-3; NaN,
+    Binary models: loss, accuracy, roc_auc, precision, recall, f1 (class 1: probability
+    above `threshold`, default 0.5), tpr_at_fpr_1e-2, tpr_at_fpr_1e-3 (largest TPR with FPR <= 1e-2 / 1e-3; NaN,
     like roc_auc, when y holds one class) and confusion_matrix [[tn, fp], [fn, tp]].
     Multi-class models: loss, accuracy, precision, recall, f1 (macro averages),
     precision_per_class, recall_per_class, f1_per_class, support (lists, one per class)
@@ -515,13 +536,15 @@ def evaluate(model, x, y, batch_size=256, loss=None, from_logits=None, distribut
     data may be on rank 0 alone, x=None and y=None elsewhere, and is then scattered).
     """
     batch_size = _check_batch_size(batch_size)
+    if not 0 <= threshold <= 1:
+        raise ValueError(f"evaluate: threshold must be in [0, 1], got {threshold}")
     group = resolve_group(distributed)
     rooted = group is not None and group.data_on_root(x)
     inputs = _prepared(group, rooted, model, lambda: _scoring_inputs(model, x, y, loss, from_logits))
     objective = resolve_objective(loss, model, inputs.output_shape, from_logits)
     arrays, y = _scattered_blocks(group, inputs[:2] if group.is_root else None) if rooted else inputs[:2]
     outputs, mean_loss, targets = _inference(model, arrays, batch_size, objective, y, group, rooted)
-    return _classification_metrics(objective, targets, outputs, mean_loss)
+    return _classification_metrics(objective, targets, outputs, mean_loss, threshold)
 
 
 def _scoring_inputs(model, x, y=None, loss=None, from_logits=None):

@@ -1,6 +1,6 @@
 """Figures as PNG files: training curves, the ROC curve, a confusion matrix.
 
-Needs matplotlib (`pip install minidl[plot]`). Figures are drawn on matplotlib's Agg
+Needs matplotlib (`pip install -e ".[plot]"`). Figures are drawn on matplotlib's Agg
 canvas directly, without pyplot, so nothing here changes the user's global backend or
 opens a window.
 """
@@ -15,7 +15,7 @@ def _figure(width=6.4, height=4.8):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError("plots need matplotlib: install it with `pip install minidl[plot]`") from error
+        raise ImportError('plots need matplotlib: install it with `pip install -e ".[plot]"`') from error
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     return figure
@@ -43,6 +43,7 @@ def plot_history(history, path, metrics_shown=None, title=None):
                 values = history[key]
                 axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
         axes.set_xlabel("epoch")
+        axes.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole: no 0.5 ticks
         axes.set_title(name)
         axes.grid(alpha=0.3)
         axes.legend()
