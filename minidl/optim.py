@@ -2,7 +2,9 @@
 
 Each updates the parameters in place from their `.grad`, under no_grad, and skips
 parameters without a gradient. `state_dict()` holds the step count and moments so a
-checkpoint can resume training exactly.
+checkpoint can resume training exactly. Made from `model.parameters()`, an optimiser
+checks at its first step that the model has built no weights since (layers that build
+on their first call), so none is left out of training silently.
 """
 import numpy as np
 
@@ -12,6 +14,7 @@ from minidl.autograd import no_grad
 
 class Optimizer:
     def __init__(self, params, lr):
+        self._module = getattr(params, "module", None)  # set by Module.parameters()
         self.params = [p for p in params if p.requires_grad]
         if not self.params:
             raise ValueError(f"{type(self).__name__}: no trainable parameters given (build the model first)")
@@ -25,6 +28,8 @@ class Optimizer:
             p.grad = None
 
     def step(self):
+        if self.iterations == 0:
+            self._check_nothing_left_out()
         with no_grad():
             self.iterations += 1
             for i, p in enumerate(self.params):
@@ -33,6 +38,20 @@ class Optimizer:
 
     def _update(self, index, param):
         raise NotImplementedError
+
+    def _check_nothing_left_out(self):
+        """Raise when the module the parameters came from now has trainable parameters
+        this optimiser was not given: layers that built their weights on the model's
+        first call, after the optimiser was made."""
+        if self._module is None:
+            return
+        held = {id(p) for p in self.params}
+        left_out = [name for name, p in self._module.named_parameters() if p.requires_grad and id(p) not in held]
+        if left_out:
+            raise ValueError(f"{type(self).__name__}: the model has {len(left_out)} trainable parameters built after "
+                             f"this optimiser was made ({', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})"
+                             ", which it would never update; make the optimiser after the model's first call, or "
+                             "build the model first: model.build(input_shape)")
 
     def _slots(self, name):
         slots = getattr(self, name, None)
