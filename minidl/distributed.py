@@ -122,7 +122,7 @@ def launch_command(processes, argv):
     LAUNCH_ENVIRONMENT added to this process' environment (tests and benchmarks)."""
     mpiexec = find_mpiexec()
     if mpiexec is None:
-        raise FileNotFoundError('no mpiexec beside this Python or on PATH: pip install "minidl[mpi]"')
+        raise FileNotFoundError('no mpiexec beside this Python or on PATH: pip install -e ".[mpi]"')
     return [mpiexec, "-n", str(int(processes)), *argv], {**os.environ, **LAUNCH_ENVIRONMENT}
 
 
@@ -132,7 +132,7 @@ def _mpi():
         from mpi4py import MPI
     except ImportError as error:
         raise ImportError(f"minidl.distributed needs mpi4py and an MPI library ({error}): "
-                          'pip install "minidl[mpi]" installs both') from error
+                          'pip install -e ".[mpi]" installs both') from error
     return MPI
 
 

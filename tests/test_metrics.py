@@ -191,5 +191,5 @@ def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):
 
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install minidl\[plot\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[plot\]"'):
         plots.plot_confusion_matrix([[1, 0], [0, 1]], tmp_path / "cm.png")
