@@ -38,7 +38,7 @@ def test_cli_threads_option_rejects_a_bad_count(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--threads", "0", "summary", "--arch", "simple_lstm"])
     assert stop.value.code == 2
-    assert "at least 1" in capsys.readouterr().err
+    assert "--threads: expected a positive integer, got '0'" in capsys.readouterr().err
 
 
 def test_default_dtype_accepts_only_floats():

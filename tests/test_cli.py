@@ -177,11 +177,19 @@ def test_malformed_csv_names_the_line_and_skipping_counts_it(capsys, tmp_path):
     rows[3] = (rows[3][0], "maybe")
     data = write_csv(tmp_path / "bad.csv", rows)
     status, _, err = run(["train", "--data", data], capsys)
-    assert_one_line_error(status, err, "line 5", "'maybe'")
-    with pytest.warns(UserWarning, match="1 skipped"):
-        status, out, err = run(["train", "--arch", "conv_fully", "--data", data, *TINY, "--epochs", "1",
-                                "--verbose", "0", "--bad-rows", "skip"], capsys)
+    assert_one_line_error(status, err, "line 5", "'maybe'", "give --bad-rows skip")
+    assert "on_error" not in err
+    status, out, err = run(["train", "--arch", "conv_fully", "--data", data, *TINY, "--epochs", "1",
+                            "--verbose", "0", "--bad-rows", "skip"], capsys)
     assert status == 0 and "skipped 1 malformed rows" in err
+    assert "Warning" not in err and "load_text_csv" not in err  # no Python warning besides the count
+
+
+def test_an_unterminated_quote_says_so(capsys, tmp_path):
+    data = tmp_path / "quote.csv"
+    data.write_text('url,isMalicious\na.com,0\n"b.com,1\nc.com,0\n')
+    status, _, err = run(["train", "--data", data], capsys)
+    assert_one_line_error(status, err, "line 3", "unterminated quote")
 
 
 def test_one_class_only(capsys, tmp_path):
@@ -190,19 +198,23 @@ def test_one_class_only(capsys, tmp_path):
     assert_one_line_error(status, err, "one class only")
 
 
-def test_unknown_architecture_is_a_usage_error(capsys, csv_file):
+def test_unknown_architecture_is_a_one_line_usage_error(capsys, csv_file):
     status, _, err = run(["train", "--arch", "transformer", "--data", csv_file], capsys)
-    assert status == 2 and "invalid choice: 'transformer'" in err and "Traceback" not in err
+    assert_one_line_error(status, err, code=2)
+    assert err.strip() == ("minidl train: error: --arch: choose from simple_lstm, lstm_conv, conv_fully, conv_max "
+                           "(got 'transformer')")
 
 
 def test_size_option_that_does_not_apply(capsys, csv_file):
     status, _, err = run(["train", "--arch", "conv_fully", "--data", csv_file, "--pool-size", "2"], capsys)
-    assert_one_line_error(status, err, "--pool-size does not apply to conv_fully")
+    assert_one_line_error(status, err, "--pool-size does not apply to conv_fully", code=2)
 
 
 def test_early_stopping_needs_validation(capsys, csv_file):
-    status, _, err = run(["train", "--data", csv_file, "--early-stopping", "2"], capsys)
-    assert_one_line_error(status, err, "--early-stopping needs a validation set")
+    status, _, err = run(["train", "--data", csv_file, "--validation-split", "0", "--early-stopping", "2"], capsys)
+    assert_one_line_error(status, err, "--early-stopping needs a validation set", code=2)
+    status, _, err = run(["train", "--data", csv_file, "--validation-split", "0"], capsys)
+    assert_one_line_error(status, err, "the best recipe stops early", "--early-stopping 0", code=2)
 
 
 def test_unreadable_model_file(capsys, tmp_path):
@@ -223,15 +235,24 @@ def test_truncated_model_file(capsys, trained, tmp_path):
 
 def test_predict_without_urls(capsys, trained):
     status, _, err = run(["predict", "--model", trained[2]], capsys)
-    assert_one_line_error(status, err, "no URLs given")
+    assert_one_line_error(status, err, "no URLs given", code=2)
 
 
-def test_bad_option_values_are_usage_errors(capsys, csv_file):
-    for argv in (["train", "--data", csv_file, "--epochs", "0"],
-                 ["train", "--data", csv_file, "--test-size", "1.5"],
-                 ["summary", "--arch", "conv_fully", "--kernel-sizes", "2,x"]):
-        status, _, err = run(argv, capsys)
-        assert status == 2 and "Traceback" not in err
+@pytest.mark.parametrize("argv, fragment", [
+    (["train", "--epochs", "0"], "--epochs: expected a positive integer, got '0'"),
+    (["train", "--test-size", "1.5"], "--test-size: expected a number between 0 and 1"),
+    (["train", "--test-size", "0"], "--test-size: expected a number between 0 and 1"),
+    (["train", "--lr", "fast"], "--lr: expected a positive number, got 'fast'"),
+    (["summary", "--arch", "conv_fully", "--kernel-sizes", "2,x"], "--kernel-sizes: expected integers"),
+    (["--threads", "0", "summary", "--arch", "conv_max"], "--threads: expected a positive integer"),
+    (["summary", "--arch", "conv_max", "--threads", "0"], "--threads: expected a positive integer"),
+    (["train", "--monitor", "val_xyz"], "--monitor: choose from loss, acc, auc, val_loss, val_acc, val_auc"),
+    (["trian"], "COMMAND: choose from train, evaluate, predict, summary, embed (got 'trian')"),
+])
+def test_bad_option_values_are_one_line_usage_errors(argv, fragment, capsys):
+    status, _, err = run(argv, capsys)
+    assert_one_line_error(status, err, fragment, code=2)
+    assert len(err.strip().splitlines()) == 1 and "usage:" not in err
 
 
 def test_normalize_url_strips_scheme_and_www():
