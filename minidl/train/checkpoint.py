@@ -64,27 +64,33 @@ class BackupAndRestore(Callback):
             raise ValueError(f"{self.last_path}: the file holds no optimiser state to resume from")
         optimizer.load_state_dict(saved.optimizer_state)
         run = saved.extra["run_state"]
-        backend.numpy_generator().bit_generator.state = run["random_state"]
         self.history = {name: list(values) for name, values in run["history"].items()}
-        self._pending = run["callbacks"]
+        self._pending = [(callback, state, self._best_weights(callback))
+                         for callback, state in zip(self.watch, run["callbacks"])]
         self.stopped = bool(run["stopped"])
+        # Last: rebuilding a model from a file draws initial weights from this stream.
+        backend.numpy_generator().bit_generator.state = run["random_state"]
         return int(run["epochs_done"])
+
+    def _best_weights(self, callback):
+        """The best epoch's weights for a watched callback that restores them, else None."""
+        if getattr(callback, "restore_best_weights", False) and (self.folder / BEST).is_file():
+            return io.load(self.folder / BEST).model.state_dict()
+        return None
 
     def load_final_weights(self, model):
         """Give `model` the weights the saved run ended with, for a run with nothing left
         to train: the best epoch's when a watched callback restores them (they are in
         best.mdl), else the last epoch's (already loaded by `restore`)."""
-        restores_best = any(getattr(callback, "restore_best_weights", False) for callback in self.watch)
-        if restores_best and (self.folder / BEST).is_file():
-            model.load_state_dict(io.load(self.folder / BEST).model.state_dict())
+        for callback in self.watch:
+            weights = self._best_weights(callback)
+            if weights is not None:
+                model.load_state_dict(weights)
 
     def on_epoch_begin(self, epoch, logs=None):
         # Here rather than in on_train_begin, which resets the watched callbacks' state.
         if self._pending is not None:
-            for callback, state in zip(self.watch, self._pending):
-                weights = None
-                if getattr(callback, "restore_best_weights", False) and (self.folder / BEST).is_file():
-                    weights = io.load(self.folder / BEST).model.state_dict()
+            for callback, state, weights in self._pending:
                 callback.load_state_dict(state, best_weights=weights)
             self._pending = None
 
