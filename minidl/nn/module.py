@@ -123,6 +123,8 @@ class Module:
             first = inputs[0]
             self.build(first.shape if hasattr(first, "shape") else np.shape(first))
             self.built = True
+            if len(inputs) == 1 and hasattr(first, "dtype") and getattr(self, "input_dtype", None) is None:
+                self.input_dtype = np.dtype(first.dtype).name  # for summary() and io.save: ids stay ids
         return self.forward(*inputs, **kwargs)
 
     def compute_output_shape(self, input_shape):
