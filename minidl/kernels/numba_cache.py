@@ -113,5 +113,6 @@ class _CompileReporter(numba_events.Listener if numba_events else object):
 
     def finish(self):
         if self.compiled:
-            self.stream.write(f"compiled {self.compiled} kernels in {self.seconds:.0f} s\n")
+            self.stream.write(f"compiled {self.compiled} kernel{'s' if self.compiled > 1 else ''} "
+                              f"in {self.seconds:.0f} s\n")
             self.stream.flush()
