@@ -94,3 +94,18 @@ def test_the_sample_is_drawn_again_from_the_full_set_and_holds_whole_hosts():
     sample_hosts = Counter(url_host(url) for url in urls)
     full_hosts = Counter(url_host(url) for url in load_text_csv(source, "url", "isMalicious")[0])
     assert all(full_hosts[host] == count for host, count in sample_hosts.items())
+
+
+def test_a_checkout_finds_registered_files_in_the_shared_data_beside_it(monkeypatch, tmp_path):
+    from minidl.data import registry
+
+    checkout, shared = tmp_path / "minidl", tmp_path / "shared" / "data"
+    checkout.mkdir()
+    (checkout / "pyproject.toml").write_text("")
+    monkeypatch.setattr(registry, "_CHECKOUT", checkout)
+    monkeypatch.delenv("MINIDL_SHARED_DATA_DIR", raising=False)
+    assert shared_data_dir() is None  # no folder beside it yet
+    shared.mkdir(parents=True)
+    assert shared_data_dir() == shared
+    (checkout / "pyproject.toml").unlink()
+    assert shared_data_dir() is None  # an installed package has no checkout around it
