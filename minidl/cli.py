@@ -121,7 +121,7 @@ def bounded_number(convert, in_range, expected):
 
 
 positive_int = bounded_number(int, lambda value: value >= 1, "a positive integer")
-count = bounded_number(int, lambda value: value >= 0, "0 or a positive integer")
+nonnegative_int = bounded_number(int, lambda value: value >= 0, "0 or a positive integer")
 positive_number = bounded_number(float, lambda value: value > 0, "a positive number")
 fraction = bounded_number(float, lambda value: 0 <= value < 1, "a number in [0, 1)")
 open_fraction = bounded_number(float, lambda value: 0 < value < 1, "a number between 0 and 1 (both excluded)")
@@ -261,8 +261,7 @@ def output_file(path, option):
         return None
     target = Path(path).expanduser()
     if str(path).endswith(("/", os.sep)) or target.is_dir():
-        raise UsageError(f"{option} {path}: is a directory; give a file name, such as {target / 'model.mdl'}"
-                         if option == "--output" else f"{option} {path}: is a directory; give a file name")
+        raise UsageError(f"{option} {path}: is a directory; give the name of a file to write in it")
     return _with_folder(target, target.parent, option, path)
 
 
@@ -910,7 +909,7 @@ def add_data_options(parser, default_help=f"default: {DEFAULT_DATA}, the 4,000-U
                         help="use a seeded random subset of N rows (quick runs)")
     parser.add_argument("--seed", type=int, default=33,
                         help="random seed of the subset, the split and the initial weights (default 33, the "
-                             "notebook's random_state)")
+                             "2017 notebook's random_state)")
 
 
 def add_size_options(parser, recipe_sets_max_len=False):
@@ -957,7 +956,7 @@ def add_train_parser(commands, runtime):
     train.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
                        help="the training defaults: best (conv_max, max_len 200, truncating post, lr 1e-3, "
                             "batch 64, host split, 10 %% validation, early stopping after 2 epochs on val_auc, "
-                            "16 epochs; the default) or source (the notebook's: simple_lstm, max_len 75, "
+                            "16 epochs; the default) or source (the 2017 notebook's: simple_lstm, max_len 75, "
                             "truncating pre, lr 1e-4, batch 32, random split, 5 epochs); options given "
                             "override it")
     train.add_argument("--arch", choices=list(ARCHITECTURES), help=f"architecture {recipe_help('arch')}")
@@ -977,7 +976,7 @@ def add_train_parser(commands, runtime):
     train.add_argument("--validation-split", type=fraction,
                        help="fraction of the training part held out for validation, 0 for none "
                             f"{recipe_help('validation_split')}")
-    train.add_argument("--early-stopping", type=count, metavar="PATIENCE",
+    train.add_argument("--early-stopping", type=nonnegative_int, metavar="PATIENCE",
                        help="stop after PATIENCE epochs without a better --monitor value and keep the best "
                             f"epoch's weights; 0 trains every epoch {recipe_help('early_stopping')}")
     train.add_argument("--monitor", type=metric_name,
@@ -1048,10 +1047,10 @@ def add_summary_parser(commands, runtime):
     summary.add_argument("--arch", choices=list(ARCHITECTURES), help="an architecture, built with the sizes below")
     summary.add_argument("--model", help="a saved model file instead")
     summary.add_argument("--vocab-size", type=positive_int, default=101,
-                         help="embedding rows (default 101, the tokeniser's ids 0-100; the notebook used 100)")
+                         help="embedding rows (default 101, the tokeniser's ids 0-100; the 2017 notebook's Keras models have 100)")
     add_size_options(summary)
     summary.add_argument("--dims", action="store_true",
-                         help="also print each layer's input and output shape (the notebook's print_layers_dims)")
+                         help="also print each layer's input and output shape (as the 2017 notebook's print_layers_dims)")
     summary.set_defaults(run=command_summary)
 
 
