@@ -287,7 +287,7 @@ def test_truncating_choice_travels_in_the_model_file(tmp_path):
 # ------------------------------------------------------------ output paths, checked first
 def test_output_paths_are_checked_before_anything_is_loaded(capsys, tmp_path):
     absent = tmp_path / "absent.csv"  # never read: the path checks come first
-    for argv, fragment in ((["--output", f"{tmp_path}/"], "is a directory; give a file name"),
+    for argv, fragment in ((["--output", f"{tmp_path}/"], "is a directory; give the name of a file"),
                            (["--output", tmp_path], "is a directory"),
                            (["--csv-log", tmp_path], "--csv-log"),
                            (["--plots", write_csv(tmp_path / "file.csv", [])], "--plots")):
