@@ -92,7 +92,7 @@ def test_the_command_line_exits_non_zero_and_writes_no_model(tmp_path, capsys):
     data_file = write_csv(tmp_path / "urls.csv", synthetic_urls(200))
     output = tmp_path / "model.mdl"
     status, out, err = run(["train", "--arch", "conv_fully", "--data", data_file, *TINY, "--lr", "1e6",
-                            "--epochs", "2", "--verbose", "0", "--output", output], capsys)
+                            "--batch-size", "32", "--epochs", "2", "--verbose", "0", "--output", output], capsys)
     assert_one_line_error(status, err, "training diverged at epoch 1, step 2 of 5",
                           "lower the learning rate (it is 1e+06; try 100000)")
     assert "RuntimeWarning" not in err and "saved the model" not in out
