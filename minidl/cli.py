@@ -935,7 +935,7 @@ def add_runtime_options(parser, default):
     """--threads and --device: on the main parser with their defaults, and on each
     command with `default` argparse.SUPPRESS, so that they may come after its name."""
     parser.add_argument("--threads", type=positive_int, metavar="N", default=default,
-                        help="CPU threads minidl uses (default: every core)")
+                        help="CPU threads minidl uses (default: the idle cores, every core on an idle machine)")
     parser.add_argument("--device", choices=backend.DEVICES, default=default,
                         help="where to compute (default: cpu, or $MINIDL_DEVICE); cuda needs CuPy and a GPU "
                              "(pip install -e \".[gpu]\")")
