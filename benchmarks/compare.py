@@ -22,14 +22,27 @@ import pstats
 import sys
 import time
 
-from benchmarks import models, timing
+from benchmarks import timing
 
+#: benchmarks.models.MODEL_NAMES, repeated here because that module needs PyTorch to
+#: import, and --help must answer without it.
+MODEL_NAMES = ("simple_lstm", "lstm_conv", "conv_fully")
 ROWS = (("train", 32), ("train", 256), ("infer", 1), ("infer", 1024))
 MEMORY_BATCH = 256
 
 
+def _models():
+    """benchmarks.models, imported when a run starts (it needs PyTorch)."""
+    try:
+        from benchmarks import models
+    except ImportError as error:
+        raise SystemExit(f"python -m benchmarks.compare needs PyTorch: pip install torch==2.13.0 ({error})") from None
+    return models
+
+
 def _steps(name, kind, size):
     """{framework: callable} for one row, and the row's FLOPs per call."""
+    models = _models()
     ours, theirs = models.twin_models(name)
     ids, labels = models.batch(ours, size)
     if kind == "train":
@@ -86,6 +99,7 @@ def run_memory(names, thread_arguments):
 
 def probe_memory(framework, name, size):
     """(In a fresh process) the peak growth of one framework's training step."""
+    models = _models()
     ours, theirs = models.twin_models(name)
     ids, labels = models.batch(ours, size)
     step = (models.minidl_train_step(ours, ids, labels) if framework == "minidl"
@@ -113,7 +127,7 @@ def profile(spec, clock="wall", steps=5, top=25):
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.splitlines()[0])
     timing.add_run_options(parser)
-    parser.add_argument("--models", nargs="+", choices=models.MODEL_NAMES, default=list(models.MODEL_NAMES))
+    parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
     parser.add_argument("--profile", metavar="MODEL:ROW:BATCH", help="cProfile minidl on one row instead")
     parser.add_argument("--profile-clock", choices=("wall", "cpu"), default="wall", help="the profile's clock")

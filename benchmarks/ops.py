@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import numpy as np
-import torch
 
 import minidl
 from minidl import kernels
@@ -55,7 +54,17 @@ def _minidl_case(forward, inputs, grad):
     return run
 
 
+def _torch():
+    """PyTorch, imported when a run starts, so --help answers without it."""
+    try:
+        import torch
+    except ImportError:
+        raise SystemExit("python -m benchmarks.ops needs PyTorch: pip install torch==2.13.0") from None
+    return torch
+
+
 def _torch_case(forward, inputs, grad):
+    torch = _torch()
     tensors = [torch.from_numpy(a).requires_grad_(a.dtype.kind == "f") for a in inputs]
     grad = torch.from_numpy(grad)
 
@@ -92,6 +101,7 @@ def op_cases(batch, rng):
         rng, (batch, STEPS, FILTERS), (batch, STEPS // 4, FILTERS), (batch, UNITS), (batch, HIDDEN))
     lstm_ours = LSTM(UNITS)
     lstm_ours.build((None, STEPS, EMB))
+    torch = _torch()
     lstm_theirs = torch.nn.LSTM(EMB, UNITS, batch_first=True)
     functional = torch.nn.functional
     return {

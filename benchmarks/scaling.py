@@ -1,6 +1,7 @@
 """Data-parallel scaling: training samples/s of the three URL models on 1 and 2 MPI ranks.
 
-    python -m benchmarks.scaling [--quick] [--models simple_lstm ...] [--json scaling.json]
+    python -m benchmarks.scaling [--quick] [--rounds 3] [--models simple_lstm ...] [--data-on root|every]
+                                 [--json scaling.json]
 
 Needs the `mpi` extra (pip install -e ".[mpi]"). Each measurement is a fresh job,
 `mpiexec -n R python -m benchmarks.scaling --worker ARCH ...`, with one thread per rank
@@ -15,6 +16,19 @@ samples of the timed epochs over the wall time between two barriers, after a war
 fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
 (R x samples/s on one). The worker also times the step's allreduce alone, on a buffer
 of the model's gradient size, to show what communication costs next to computing.
+With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
+which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
+
+What two ranks can reach on the machine is measured too, first without minidl: a
+one-thread matmul loop alone and as two processes at once; then two independent
+one-rank jobs of each model run at the same time, with no communication at all. Their summed samples/s over twice
+one job's alone is the `ceiling` column: the efficiency left once two processes share
+the cores, the memory bus and the caches (and the machine's other users); `eff./ceiling`
+is the part of that which the data-parallel job reaches, its communication and lock
+step being what it loses. `--rounds N` repeats everything N times, interleaved, and
+prints medians and every round's efficiency: on a machine whose cores come and go the
+spread says more than one figure. Each job records the 1-minute load average before and
+after it (`os.getloadavg`); the table prints the range.
 """
 import argparse
 import json
@@ -33,7 +47,7 @@ MAX_LEN, VOCAB = 75, 101
 
 
 # ------------------------------------------------------------------ one job
-def worker(arch, samples, epochs, batch_size, repeats):
+def worker(arch, samples, epochs, batch_size, repeats, data_on="root"):
     """Run inside every rank of a job; rank 0 prints one JSON line."""
     import minidl
     from minidl.distributed import resolve_group
@@ -52,9 +66,11 @@ def worker(arch, samples, epochs, batch_size, repeats):
         if group is not None:
             group.comm.Barrier()
 
+    holds_data = rank == 0 or data_on == "every"
+
     def train(count):
-        fit(model, x[:count], y[:count], epochs=1, batch_size=batch_size, optimizer=model.make_optimizer(),
-            verbose=0, distributed="auto")
+        fit(model, x[:count] if holds_data else None, y[:count] if holds_data else None, epochs=1,
+            batch_size=batch_size, optimizer=model.make_optimizer(), verbose=0, distributed="auto")
 
     train(2 * batch_size * size)  # warm-up: two steps
     seconds = []
@@ -83,29 +99,106 @@ def worker(arch, samples, epochs, batch_size, repeats):
                           "allreduce_ms": allreduce_ms, "seconds": seconds}), flush=True)
 
 
+# ---------------------------------------------------------- the machine
+PROBE = """
+import time, numpy as np
+a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+start, count = time.perf_counter(), 0
+while time.perf_counter() - start < 5:
+    a @ a
+    count += 1
+print(2 * 512**3 * count / (time.perf_counter() - start) / 1e9)
+"""
+
+
+def matmul_gflops(at_once):
+    """GFLOP/s of each of `at_once` processes running a one-thread float32 512 x 512
+    matmul loop for 5 s at the same time: what the cores give two compute-bound
+    processes, with no minidl and no MPI involved."""
+    from minidl.distributed import LAUNCH_ENVIRONMENT
+
+    env = {**os.environ, **LAUNCH_ENVIRONMENT}
+    probes = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, stdout=subprocess.PIPE, text=True)
+              for _ in range(at_once)]
+    return [float(probe.communicate()[0]) for probe in probes]
+
+
 # --------------------------------------------------------------- the driver
-def run_job(arch, ranks, options):
-    """samples/s and the rest of one job's JSON, from a fresh mpiexec -n ranks."""
+def start_job(arch, ranks, options):
+    """A fresh `mpiexec -n ranks` job of the worker, started."""
     from minidl.distributed import launch_command
 
     argv, env = launch_command(ranks, [sys.executable, "-m", "benchmarks.scaling", "--worker", arch,
                                        "--samples", str(options.samples), "--epochs", str(options.epochs),
-                                       "--batch-size", str(options.batch_size), "--repeats", str(options.repeats)])
+                                       "--batch-size", str(options.batch_size), "--repeats", str(options.repeats),
+                                       "--data-on", options.data_on])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
-    done = subprocess.run(argv, env=env, cwd=REPO, capture_output=True, text=True, timeout=options.timeout)
-    if done.returncode != 0:
-        raise RuntimeError(f"{arch} on {ranks} ranks failed:\n{done.stderr[-2000:]}")
-    return json.loads([line for line in done.stdout.splitlines() if line.startswith("{")][-1])
+    return subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def table(rows):
-    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>11}{'2 ranks/s':>11}{'speed-up':>10}{'efficiency':>12}"
-             f"{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"]
-    for one, two in rows:
-        speedup = two["samples_per_s"] / one["samples_per_s"]
-        lines.append(f"{one['arch']:<12}{one['parameters']:>10,}{one['samples_per_s']:>11.0f}"
-                     f"{two['samples_per_s']:>11.0f}{speedup:>10.2f}{speedup / 2:>12.0%}"
-                     f"{one['step_ms']:>13.1f}{two['step_ms']:>13.1f}{two['allreduce_ms']:>14.2f}")
+def finish_job(job, arch, ranks, options):
+    """The job's JSON line (samples/s and the rest)."""
+    out, err = job.communicate(timeout=options.timeout)
+    if job.returncode != 0:
+        raise RuntimeError(f"{arch} on {ranks} ranks failed:\n{err[-2000:]}")
+    return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
+
+
+def run_jobs(arch, ranks, options, at_once=1):
+    """`at_once` jobs of `ranks` ranks started together; their JSON, each with the
+    1-minute load average before and after."""
+    load_before = os.getloadavg()[0]
+    jobs = [start_job(arch, ranks, options) for _ in range(at_once)]
+    results = [finish_job(job, arch, ranks, options) for job in jobs]
+    for result in results:
+        result.update(load_before=load_before, load_after=os.getloadavg()[0], at_once=at_once)
+    return results
+
+
+def measure_round(options):
+    """One round: the matmul probe, then each model's 1-rank, 2-rank and 2 x 1-rank jobs."""
+    load = os.getloadavg()[0]
+    alone, pair = matmul_gflops(1), matmul_gflops(2)
+    probe = {"load_before": load, "alone": alone[0], "two": pair, "ceiling": sum(pair) / (2 * alone[0])}
+    print(f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone[0]:.1f} GFLOP/s "
+          f"alone, {' + '.join(f'{value:.1f}' for value in pair)} GFLOP/s as two processes at once: "
+          f"{probe['ceiling']:.0%} of twice one", file=sys.stderr, flush=True)
+    models = {}
+    for arch in options.models:
+        (one,), (two,), both = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
+        alone_rate = one["samples_per_s"]
+        models[arch] = {"one": one, "two": two, "pair": both, "efficiency": two["samples_per_s"] / (2 * alone_rate),
+                        "ceiling": sum(job["samples_per_s"] for job in both) / (2 * alone_rate)}
+        print(f"measured {arch}: efficiency {models[arch]['efficiency']:.0%}, ceiling {models[arch]['ceiling']:.0%}",
+              file=sys.stderr, flush=True)
+    return {"probe": probe, "models": models}
+
+
+def percents(values):
+    return "/".join(f"{100 * value:.0f}" for value in values)
+
+
+def table(rounds, archs):
+    """Medians over the rounds, the efficiency of every round, the range of the load."""
+    median = statistics.median
+    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'efficiency':>12}{'per round %':>14}"
+             f"{'ceiling':>9}{'eff./ceiling':>14}{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"
+             f"{'load':>11}"]
+    for arch in archs:
+        runs = [one_round["models"][arch] for one_round in rounds]
+        loads = [job["load_before"] for run in runs for job in (run["one"], run["two"], run["pair"][0])]
+        load_range = f"{min(loads):.1f}-{max(loads):.1f}"
+        lines.append(
+            f"{arch:<12}{runs[0]['one']['parameters']:>10,}{median(r['one']['samples_per_s'] for r in runs):>10.0f}"
+            f"{median(r['two']['samples_per_s'] for r in runs):>11.0f}{median(r['efficiency'] for r in runs):>12.0%}"
+            f"{percents(r['efficiency'] for r in runs):>14}{median(r['ceiling'] for r in runs):>9.0%}"
+            f"{median(r['efficiency'] / r['ceiling'] for r in runs):>14.0%}"
+            f"{median(r['one']['step_ms'] for r in runs):>13.1f}{median(r['two']['step_ms'] for r in runs):>13.1f}"
+            f"{median(r['two']['allreduce_ms'] for r in runs):>14.2f}{load_range:>11}")
+    probes = [one_round["probe"] for one_round in rounds]
+    lines.append(f"the machine: two one-thread matmul loops at once ran at {percents(p['ceiling'] for p in probes)} % "
+                 f"of twice one alone (per round; load {min(p['load_before'] for p in probes):.1f}-"
+                 f"{max(p['load_before'] for p in probes):.1f})")
     return "\n".join(lines)
 
 
@@ -118,23 +211,27 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=3, help="timed repetitions, median taken (default 3)")
     parser.add_argument("--quick", action="store_true", help="512 samples, 2 repetitions")
     parser.add_argument("--timeout", type=float, default=900, help="seconds allowed per job")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure everything this many times, interleaved, and take medians (default 1)")
+    parser.add_argument("--data-on", choices=("root", "every"), default="root",
+                        help="the data on rank 0 alone, as minidl train (default), or on every rank")
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument("--worker", choices=ARCHS, help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.worker:
-        worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats)
+        worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats,
+               options.data_on)
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
-    rows = []
-    for arch in options.models:
-        rows.append((run_job(arch, 1, options), run_job(arch, 2, options)))
-        print(f"measured {arch}", file=sys.stderr, flush=True)
+    rounds = [measure_round(options) for _ in range(options.rounds)]
     print(f"weak scaling, {options.batch_size} samples per rank and step, {options.samples} samples per epoch, "
-          "one thread per rank")
-    print(table(rows))
+          f"one thread per rank, data on {'rank 0' if options.data_on == 'root' else 'every rank'}; "
+          f"{os.cpu_count()} cores; medians of {options.rounds} round(s); load: the 1-minute load average before "
+          "the jobs")
+    print(table(rounds, options.models))
     if options.json:
-        Path(options.json).write_text(json.dumps([job for row in rows for job in row], indent=1))
+        Path(options.json).write_text(json.dumps(rounds, indent=1))
     return 0
 
 

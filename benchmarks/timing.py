@@ -49,9 +49,12 @@ def set_threads(count, blas=None):
     import scipy.linalg.cython_blas  # noqa: F401  Numba's np.dot calls SciPy's BLAS: load it so the limit covers it
     from threadpoolctl import threadpool_limits
 
-    numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
-    # Kept referenced so the limit lasts for the whole run.
-    _limits["blas"] = threadpool_limits(limits=count if blas is None else blas, user_api="blas")
+    import minidl
+
+    # minidl's own rule (kernels/parallelism.py): Numba gets the threads, BLAS one.
+    minidl.set_num_threads(count)
+    if blas is not None:  # Kept referenced so the limit lasts for the whole run.
+        _limits["blas"] = threadpool_limits(limits=blas, user_api="blas")
     try:
         import torch
     except ImportError:

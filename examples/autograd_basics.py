@@ -2,6 +2,8 @@
 
     python examples/autograd_basics.py
 """
+import argparse
+
 import numpy as np
 
 import minidl
@@ -47,4 +49,5 @@ def main():
 
 
 if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()  # --help, and no options
     main()

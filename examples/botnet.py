@@ -151,20 +151,25 @@ def run_dataset(name, args, out):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["ctu13", "slips"])
-    parser.add_argument("--cells", nargs="+", choices=("lstm", "gru"), default=["lstm", "gru"])
+    parser.add_argument("--datasets", nargs="+", choices=sorted(DATASETS), default=["ctu13", "slips"],
+                        help="the letter-string data sets to train on")
+    parser.add_argument("--cells", nargs="+", choices=("lstm", "gru"), default=["lstm", "gru"],
+                        help="the recurrent cells to compare")
     parser.add_argument("--percentile", type=float, default=95.0, help="length cap: this percentile of lengths")
     parser.add_argument("--held-out", type=float, default=0.2, help="fraction of each class held out by subclass")
-    parser.add_argument("--class-weight", choices=("balanced", "none"), default="balanced")
-    parser.add_argument("--embedding-dim", type=int, default=32)
-    parser.add_argument("--units", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--class-weight", choices=("balanced", "none"), default="balanced",
+                        help="weight each class's loss by n / (2 n_class), or not")
+    parser.add_argument("--embedding-dim", type=int, default=32, help="letter embedding dimension")
+    parser.add_argument("--units", type=int, default=64, help="units of the LSTM or GRU")
+    parser.add_argument("--epochs", type=int, default=5, help="epochs per model")
+    parser.add_argument("--batch-size", type=int, default=64, help="batch size")
     parser.add_argument("--lr", type=float, default=3e-3, help="Adam's learning rate")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MINIDL_DATA_DIR") or DEFAULT_DATA_DIR))
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "botnet")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the shuffling")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MINIDL_DATA_DIR") or DEFAULT_DATA_DIR),
+                        help="the folder holding the data sets ($MINIDL_DATA_DIR when set)")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "botnet", help="where the figures and results go")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="0 silent, 1 progress bar, 2 one line per epoch")
     return parser.parse_args(argv)
 
 

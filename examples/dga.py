@@ -103,20 +103,23 @@ def train(model, x, y, val, args):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dga-set", choices=sorted(DGA_SETS), default="andrewaeva")
+    parser.add_argument("--dga-set", choices=sorted(DGA_SETS), default="andrewaeva",
+                        help="the DGA data set to train on (the other one tests the model too)")
     parser.add_argument("--sample", type=int, default=20000, help="domains in all: half DGA, half Alexa")
     parser.add_argument("--keep-tld", action="store_true", help="keep the top-level domain in the names")
     parser.add_argument("--percentile", type=float, default=99.0, help="length cap: this percentile of lengths")
-    parser.add_argument("--embedding-dim", type=int, default=128)
-    parser.add_argument("--units", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--embedding-dim", type=int, default=128, help="character embedding dimension")
+    parser.add_argument("--units", type=int, default=128, help="LSTM units")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs")
+    parser.add_argument("--batch-size", type=int, default=128, help="batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
     parser.add_argument("--no-cross", action="store_true", help="skip the test on the other DGA set")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MINIDL_DATA_DIR") or DEFAULT_DATA_DIR))
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "dga")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the sample, the split and the initial weights")
+    parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("MINIDL_DATA_DIR") or DEFAULT_DATA_DIR),
+                        help="the folder holding the data sets ($MINIDL_DATA_DIR when set)")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "dga", help="where the figures and results go")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="0 silent, 1 progress bar, 2 one line per epoch")
     return parser.parse_args(argv)
 
 

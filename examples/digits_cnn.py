@@ -64,13 +64,14 @@ def parse_args(argv=None):
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--filters", type=int, nargs="+", default=[16, 32], help="filters of each conv block")
     parser.add_argument("--dense-units", type=int, default=64, help="hidden Dense units (0: none)")
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=15, help="epochs at most (early stopping may end sooner)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate")
-    parser.add_argument("--limit", type=int, default=None, help="use only the first N images (quick runs)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "digits_cnn")
-    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2)
+    parser.add_argument("--limit", type=int, default=None, help="use only the first N images (quick runs; default: all)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the split, the initial weights and the shuffling")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "digits_cnn", help="where the figures and results go")
+    parser.add_argument("--verbose", type=int, choices=(0, 1, 2), default=2,
+                        help="0 silent, 1 progress bar, 2 one line per epoch")
     return parser.parse_args(argv)
 
 

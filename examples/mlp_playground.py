@@ -72,19 +72,20 @@ def draw(model, data, out, epoch, describe, logs):
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--dataset", choices=sorted(TOY_SETS), default="spiral")
+    parser.add_argument("--dataset", choices=sorted(TOY_SETS), default="spiral", help="the 2D toy data set")
     parser.add_argument("--points", type=int, default=400, help="points generated (train + test)")
     parser.add_argument("--noise", type=float, default=0.05, help="standard deviation of the jitter")
     parser.add_argument("--depth", type=int, default=3, help="hidden layers (0: logistic regression)")
     parser.add_argument("--width", type=int, default=32, help="units per hidden layer")
-    parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu")
+    parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="relu",
+                        help="activation of the hidden layers")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam's learning rate")
-    parser.add_argument("--epochs", type=int, default=300)
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--epochs", type=int, default=300, help="epochs")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size")
     parser.add_argument("--every", type=int, default=0,
                         help="write a boundary PNG every N epochs (0: only after the last epoch)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, default=None, help="default runs/mlp_playground/<dataset>/")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the points, the split and the initial weights")
+    parser.add_argument("--out", type=Path, default=None, help="where the figures go (default runs/mlp_playground/<dataset>/)")
     return parser.parse_args(argv)
 
 

@@ -1,5 +1,5 @@
-"""The lecture's malicious-URL pipeline ("Featureless Deep Learning for Detection of
-Malicious URLs", incertum/cyber-matrix-ai), step by step, with minidl.
+"""The malicious-URL pipeline of the 2017 notebook "Featureless Deep Learning for Detection
+of Malicious URLs" (incertum/cyber-matrix-ai), step by step, with minidl.
 
     python examples/seed_walkthrough.py                  # about 2 minutes on 2 busy cores
     python examples/seed_walkthrough.py --quick          # tiny sizes: a smoke run in seconds
@@ -388,12 +388,14 @@ def parse_args(argv=None):
     parser.add_argument("--limit", type=int, default=None, help="URLs used (a seeded random subset); "
                         "default 4000, 200 with --quick")
     parser.add_argument("--epochs", type=int, default=None, help="default 3, 1 with --quick")
-    parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (the lecture's is 1e-4)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (the 2017 notebook trains with 1e-4 for many more steps)")
     parser.add_argument("--no-cbow-init", action="store_true", help="start the models' embeddings at random")
-    parser.add_argument("--seed", type=int, default=33)
+    parser.add_argument("--seed", type=int, default=33,
+                        help="seed of the subset, the split, the initial weights and the shuffling")
     parser.add_argument("--threads", type=int, default=1, help="Numba and BLAS threads (see the docstring)")
-    parser.add_argument("--out", type=Path, default=REPO / "runs" / "walkthrough")
+    parser.add_argument("--out", type=Path, default=REPO / "runs" / "walkthrough",
+                        help="where the model files and the embedding plot go")
     parser.add_argument("--quick", action="store_true", help="tiny models and data: a smoke run in seconds")
     args = parser.parse_args(argv)
     args.limit = args.limit or (200 if args.quick else 4000)

@@ -43,7 +43,7 @@ def cupy_module():
         import cupy
     except ImportError as error:
         raise RuntimeError(
-            "the CUDA device needs CuPy: install it with `pip install minidl[gpu]` "
+            "the CUDA device needs CuPy: install it with `pip install -e \".[gpu]\"` "
             "on a machine with an NVIDIA GPU"
         ) from error
     try:

@@ -5,14 +5,20 @@ Start the same program once per process with an MPI launcher:
     mpiexec -n 4 minidl train --arch simple_lstm --data urls.csv --output model.mdl
     mpiexec -n 4 python my_script.py      # whose fit / evaluate / predict pass distributed="auto"
 
-Every rank loads the same data and builds the same model. `fit(..., distributed=...)`:
+Every rank builds the same model. The data is either on every rank, or on rank 0 alone
+(the other ranks pass x=None, y=None): rank 0 reads it, checks it, and sends each rank
+only what it works on (`data_on_root`, `run_on_root`, `scatter_steps`, `scatter_blocks`).
+`fit(..., distributed=...)`:
 - gives every rank rank 0's initial weights and buffers (one broadcast);
-- draws each epoch's shuffled order on rank 0 and broadcasts it, and gives every rank
-  its part of each step (`shard_steps`): batch_size samples per rank, so one step sees
-  batch_size * size samples, and every sample is used exactly once per epoch;
+- draws each epoch's shuffled order on rank 0, and gives every rank its part of each
+  step (`shard_steps`): batch_size samples per rank, so one step sees batch_size * size
+  samples, and every sample is used exactly once per epoch; with the data everywhere
+  the order is broadcast, with the data on rank 0 rank 0 sends each rank the samples of
+  its parts of the epoch's steps, so a rank holds one epoch's share;
 - averages the gradients with ONE allreduce per step over a flat buffer that holds all
   of them, weighted by each rank's share of the step, so every rank takes the step one
-  process would take on the whole global batch;
+  process would take on the whole global batch; the buffer also carries a stop asked
+  by a callback and a diverged step (minidl.train.divergence), so the ranks stop together;
 - keeps the dropout masks different per rank and reproducible per seed (ranks other
   than 0 reseed their stream from the seeded one and their rank);
 - sums the loss and the correct predictions as sample-weighted totals and computes AUC
@@ -27,15 +33,19 @@ and gather the outputs in input order on every rank.
 A plain launch never imports mpi4py: "auto" looks for the variables MPI launchers set
 (`launch_size`). If a rank raises inside a distributed fit, evaluate or predict, it
 prints the error and calls MPI_Abort, which ends every rank of the job rather than
-leaving the others waiting forever in a collective.
+leaving the others waiting forever in a collective. A rank that hangs instead (a dead
+lock, a stalled file system) is caught by the `Watchdog`: a rank that has waited
+MINIDL_MPI_TIMEOUT seconds (default 300) in one collective says so and ends the job.
 
 On a GPU the gradient buffer is assembled on the device, copied to host memory for the
 allreduce and copied back (one transfer each way per step), unless the environment says
 the MPI library is CUDA-aware (MINIDL_MPI_CUDA_AWARE=1): mpi4py cannot ask the library.
 """
+import contextlib
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 
@@ -47,12 +57,24 @@ from minidl import backend
 #: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
 SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "MPI_LOCALNRANKS")
 #: Those holding this process' rank in the whole launch (PMIx's too; never a rank on the node).
+RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
 #: Seconds a failing rank waits, after printing its error, before ending the job.
 ABORT_GRACE_SECONDS = 0.5
-
-RANK_VARIABLES = ("OMPI_COMM_WORLD_RANK", "PMI_RANK", "MV2_COMM_WORLD_RANK", "PMIX_RANK")
+#: Seconds a rank waits inside one collective operation for the others before the
+#: watchdog ends the job; MINIDL_MPI_TIMEOUT overrides it (0 turns the watchdog off).
+DEFAULT_TIMEOUT_SECONDS = 300.0
+TIMEOUT_VARIABLE = "MINIDL_MPI_TIMEOUT"
+#: Seconds a rank that learned of rank 0's failure (RootFailed) lets rank 0 report it
+#: before ending: the launcher ends the job, and may drop rank 0's message, once one
+#: rank has exited with an error.
+FOLLOW_ROOT_SECONDS = 2.0
 
 _world = None  # the ProcessGroup of MPI_COMM_WORLD, made on first use
+
+
+class RootFailed(ValueError):
+    """Raised on the ranks other than 0 when rank 0 failed in a step it does alone for
+    every rank (reading the data); rank 0 raises its own error and reports it."""
 
 
 # ------------------------------------------------------------------ the launch
@@ -100,7 +122,7 @@ def launch_command(processes, argv):
     LAUNCH_ENVIRONMENT added to this process' environment (tests and benchmarks)."""
     mpiexec = find_mpiexec()
     if mpiexec is None:
-        raise FileNotFoundError('no mpiexec beside this Python or on PATH: pip install "minidl[mpi]"')
+        raise FileNotFoundError('no mpiexec beside this Python or on PATH: pip install -e ".[mpi]"')
     return [mpiexec, "-n", str(int(processes)), *argv], {**os.environ, **LAUNCH_ENVIRONMENT}
 
 
@@ -110,7 +132,7 @@ def _mpi():
         from mpi4py import MPI
     except ImportError as error:
         raise ImportError(f"minidl.distributed needs mpi4py and an MPI library ({error}): "
-                          'pip install "minidl[mpi]" installs both') from error
+                          'pip install -e ".[mpi]" installs both') from error
     return MPI
 
 
@@ -164,16 +186,73 @@ def shard_steps(n, batch_size, rank, size):
     return [(block(start, stop, rank, size), stop - start) for start, stop in bounds]
 
 
+# ------------------------------------------------------------------ the watchdog
+def watchdog_timeout(environ=None):
+    """The watchdog's timeout in seconds: MINIDL_MPI_TIMEOUT, else DEFAULT_TIMEOUT_SECONDS;
+    0 means no watchdog."""
+    text = (os.environ if environ is None else environ).get(TIMEOUT_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_TIMEOUT_SECONDS
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:  # also NaN
+        raise ValueError(f"{TIMEOUT_VARIABLE}={text!r}: expected a number of seconds >= 0 (0 turns the watchdog off)")
+    return seconds
+
+
+class Watchdog:
+    """A daemon thread that calls `on_timeout(what, seconds)` once this process has
+    waited inside one `waiting(what)` block for `timeout` seconds: a collective that
+    another rank never joins because it hangs (a dead lock, a stalled file system) rather
+    than fails. MPI calls release the GIL, so the thread runs while the main thread
+    blocks in one; it wakes a few times per timeout, not per collective."""
+
+    def __init__(self, timeout, on_timeout):
+        self.timeout, self.on_timeout = float(timeout), on_timeout
+        self._waiting = None  # (what, since) while inside a block
+        self._thread = None
+
+    @contextlib.contextmanager
+    def waiting(self, what):
+        if not self.timeout:
+            yield
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._watch, name="minidl-mpi-watchdog", daemon=True)
+            self._thread.start()
+        self._waiting = (what, time.monotonic())
+        try:
+            yield
+        finally:
+            self._waiting = None
+
+    def _watch(self):
+        interval = min(1.0, self.timeout / 4)
+        while True:
+            time.sleep(interval)
+            waiting = self._waiting
+            if waiting is not None and time.monotonic() - waiting[1] >= self.timeout:
+                self.on_timeout(waiting[0], time.monotonic() - waiting[1])
+                return
+
+
 # ------------------------------------------------------------------ the group
 class ProcessGroup:
     """The processes of one MPI communicator (default MPI_COMM_WORLD) and the collective
     steps that data-parallel training takes with them. Every method is collective:
-    each rank must call it, in the same order."""
+    each rank must call it, in the same order.
 
-    def __init__(self, comm=None):
+    timeout: seconds a rank may wait in one collective for the others before the
+    watchdog prints which rank waited and where, and ends the job (default
+    MINIDL_MPI_TIMEOUT, else DEFAULT_TIMEOUT_SECONDS; 0: wait forever)."""
+
+    def __init__(self, comm=None, timeout=None):
         self.mpi = _mpi()
         self.comm = self.mpi.COMM_WORLD if comm is None else comm
         self.rank, self.size = self.comm.Get_rank(), self.comm.Get_size()
+        self.watchdog = Watchdog(watchdog_timeout() if timeout is None else timeout, self._unanswered)
         # mpi4py exposes neither MPIX_Query_cuda_support nor MPIX_GPU_query_support,
         # so whether the library reads device memory is the user's to say.
         self.cuda_aware = os.environ.get("MINIDL_MPI_CUDA_AWARE", "") == "1"
@@ -192,11 +271,13 @@ class ProcessGroup:
         if backend.is_cupy_array(array):
             if not self.cuda_aware:  # through host memory: one copy each way
                 host = array.get()
-                self.comm.Allreduce(self.mpi.IN_PLACE, host, op=self.mpi.SUM)
+                with self.watchdog.waiting("an allreduce"):
+                    self.comm.Allreduce(self.mpi.IN_PLACE, host, op=self.mpi.SUM)
                 return backend.get_array_module(array).asarray(host)
             # MPI reads the buffer outside CuPy's stream: let pending kernels finish first
             backend.get_array_module(array).cuda.get_current_stream().synchronize()
-        self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
+        with self.watchdog.waiting("an allreduce"):
+            self.comm.Allreduce(self.mpi.IN_PLACE, array, op=self.mpi.SUM)
         return array
 
     def sum(self, values):
@@ -210,51 +291,134 @@ class ProcessGroup:
     def broadcast(self, array):
         """Rank 0's NumPy `array` (same shape and dtype on every rank), on every rank."""
         array = np.ascontiguousarray(array)
-        self.comm.Bcast(array, root=0)
+        with self.watchdog.waiting("a broadcast"):
+            self.comm.Bcast(array, root=0)
         return array
 
     def gather(self, arrays):
         """Every rank's list of arrays, concatenated in rank order, on every rank."""
-        return [array for part in self.comm.allgather(list(arrays)) for array in part]
+        with self.watchdog.waiting("an allgather"):
+            parts = self.comm.allgather(list(arrays))
+        return [array for part in parts for array in part]
+
+    def scatter(self, items=None, patient=False):
+        """Item r of rank 0's list of `size` items (any picklable data; None on the
+        other ranks), on rank r. patient: wait for rank 0 without the watchdog, for
+        when rank 0 reads an input that may be slow to come, such as a pipe."""
+        if patient:
+            return self.comm.scatter(items, root=0)
+        with self.watchdog.waiting("a scatter"):
+            return self.comm.scatter(items, root=0)
+
+    def gather_to_root(self, item):
+        """Every rank's `item`, in rank order, as a list on rank 0; None on the others."""
+        with self.watchdog.waiting("a gather"):
+            return self.comm.gather(item, root=0)
+
+    # ------------------------------------------------------- data on rank 0 only
+    def data_on_root(self, x):
+        """True when rank 0 alone passed data (`x` None on the others): rank 0 read it and
+        sends each rank its share; False when every rank holds its own copy. Any other
+        combination is a ValueError on every rank."""
+        with self.watchdog.waiting("an allgather"):
+            held = self.comm.allgather(x is not None)
+        if all(held):
+            return False
+        if held[0] and not any(held[1:]):
+            return True
+        missing = [rank for rank, holds in enumerate(held) if not holds]
+        raise ValueError(f"distributed: ranks {missing} passed no data and the others did; pass the data on "
+                         "every rank, or on rank 0 alone (x=None, y=None elsewhere)")
+
+    def run_on_root(self, prepare):
+        """Call `prepare()` on rank 0 alone; it returns (value, summary). Every rank gets
+        (value on rank 0, None elsewhere; the summary, broadcast). An error on rank 0 is
+        raised there and as RootFailed on the other ranks, so none is left waiting."""
+        value, message = None, None
+        if self.is_root:
+            try:
+                value, summary = prepare()
+                message = ("ok", summary)
+            except Exception as error:  # noqa: BLE001 - passed on to every rank
+                message = ("error", str(error))
+                failure = error
+        with self.watchdog.waiting("a broadcast from rank 0"):
+            kind, content = self.comm.bcast(message, root=0)
+        if kind == "error":
+            if self.is_root:
+                raise failure
+            raise RootFailed(f"rank 0: {content}")
+        return value, content
+
+    def scatter_blocks(self, parts=None):
+        """This rank's contiguous block of rows (`block`) of each of rank 0's `parts`
+        (arrays of one length, None in place of a missing one; None on the other ranks)."""
+        pieces = None
+        if self.is_root:
+            n = len(next(part for part in parts if part is not None))
+            pieces = [[None if part is None else part[slice(*block(0, n, rank, self.size))] for part in parts]
+                      for rank in range(self.size)]
+        return self.scatter(pieces)
+
+    def scatter_steps(self, order, n, batch_size, parts=None):
+        """For one epoch with the data on rank 0: each rank gets the samples of its part
+        of every step (`shard_steps`), in step order, from rank 0's `parts` (arrays
+        indexed by sample, None in place of a missing one; None on the other ranks) and
+        the epoch's `order` (used on rank 0 only). Returns (this rank's parts, its steps
+        as ((start, stop) into them, samples in the whole step))."""
+        plan = shard_steps(n, batch_size, self.rank, self.size)
+        pieces = None
+        if self.is_root:
+            pieces = []
+            for rank in range(self.size):
+                rows = np.concatenate([order[start:stop] for (start, stop), _ in
+                                       shard_steps(n, batch_size, rank, self.size)])
+                pieces.append([None if part is None else part[rows] for part in parts])
+        local = self.scatter(pieces)
+        ends = np.cumsum([stop - start for (start, stop), _ in plan])
+        return local, [((int(end - (stop - start)), int(end)), size)
+                       for end, ((start, stop), size) in zip(ends, plan)]
 
     # ---------------------------------------------------------------- training
     def prepare(self, model):
         """Before training: every rank gets rank 0's weights and buffers, and ranks other
         than 0 reseed their random stream (dropout masks) from it and their rank, so
         their masks differ from rank 0's and repeat with the seed."""
-        state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
+        with self.watchdog.waiting("the broadcast of the initial weights"):
+            state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
         model.load_state_dict(state)
         if self.rank:
             backend.manual_seed((backend.next_seed() + self.rank) % 2**63)
 
-    def average_gradients(self, params, share, stop=False):
+    def average_gradients(self, params, share, flags=()):
         """Give every parameter the gradient of the whole step's mean loss, with ONE
-        allreduce over a flat buffer; True when any rank asks to stop training.
+        allreduce over a flat buffer; returns, for each of `flags`, whether any rank
+        raised it (fit's: a stop asked after the previous step, a diverged step).
 
         Each rank's .grad is that of its own mean loss, so sum_r share_r * grad_r, with
         share_r = rank r's samples / the step's samples, is the gradient one process
         would get on the global batch. The buffer also carries, per parameter, how many
         ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
-        and in its last element how many ranks saw `stop` (model.stop_training set by a
-        callback after the previous step)."""
+        and in its last elements how many ranks raised each flag."""
         xp = backend.get_array_module(*(p.data for p in params))
         dtype = np.result_type(*(p.dtype for p in params))
         total = sum(p.size for p in params)
-        flat = xp.zeros(total + len(params) + 1, dtype=dtype)
+        flat = xp.zeros(total + len(params) + len(flags), dtype=dtype)
         offset = 0
         for i, p in enumerate(params):
             if p.grad is not None:
                 flat[offset:offset + p.size] = p.grad.reshape(-1) * share
                 flat[total + i] = 1
             offset += p.size
-        flat[-1] = bool(stop)
+        for i, flag in enumerate(flags):
+            flat[total + len(params) + i] = bool(flag)
         flat = self._allreduce_sum(flat)
         counts = backend.to_numpy(flat[total:])
         offset = 0
         for i, p in enumerate(params):
             p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype) if counts[i] else None
             offset += p.size
-        return bool(counts[-1] > 0)
+        return tuple(bool(count > 0) for count in counts[len(params):])
 
     def average_buffers(self, model):
         """Give every rank the mean over the ranks of the model's floating buffers
@@ -277,7 +441,17 @@ class ProcessGroup:
         job (MPI_Abort): the others may be waiting in a collective this rank will never
         join. Does not return."""
         text = "".join(traceback.format_exception(error)).rstrip()
-        sys.stderr.write(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}\n")
+        self._end_job(f"minidl: rank {self.rank} of {self.size} failed; stopping every rank\n{text}")
+
+    def _unanswered(self, what, seconds):
+        """The watchdog's verdict: another rank has stopped answering."""
+        self._end_job(f"minidl: rank {self.rank} of {self.size} waited {seconds:.0f} s in {what} for the other "
+                      f"ranks: one of them has stopped answering (hung, dead-locked or stalled, or far slower than "
+                      f"the rest); ending the job. {TIMEOUT_VARIABLE} sets how long a rank waits "
+                      f"(now {self.watchdog.timeout:g} s; 0 waits forever).")
+
+    def _end_job(self, message):
+        sys.stderr.write(message + "\n")
         sys.stderr.flush()
         # The launcher relays our stderr asynchronously and MPI_Abort kills the relay with
         # the job: on a busy machine the message was lost without a moment's grace.

@@ -13,7 +13,7 @@ from minidl.ops.math import abs, add, cast, div, exp, linear, log, matmul, maxim
 from minidl.ops.norm import batch_norm
 from minidl.ops.reduce import logsumexp, max, mean, sum
 from minidl.ops.shape import concatenate, flatten, getitem, reshape, stack, transpose
-from minidl.ops.conv import conv1d, conv2d
+from minidl.ops.conv import conv1d, conv1d_elu_pool, conv2d
 from minidl.ops.pool import (
     avg_pool1d,
     avg_pool2d,

@@ -23,10 +23,18 @@ layers that create their weights on first call; batch as null), `dtype` (the flo
 "offset", "nbytes"} per array. Arrays are NumPy on disk, so a file saved from the GPU
 loads on any machine.
 
-Loading rebuilds the model from its config (classes looked up by name in
-`minidl.nn.LAYERS`), then checks every array's name, dtype and shape against the rebuilt
-model before copying it in. A truncated, damaged or modified file raises ModelFileError
-(a ValueError) that says what is wrong; nothing in the file is ever executed.
+Loading trusts nothing before it is checked, in this order: the magic bytes; the sizes
+the header declares against the file's size on disk (before the payload is read, so a
+file that declares huge arrays allocates nothing); the checksum; every header field and
+the model's config against `minidl.schema` (types, known keys, the constructors' own
+arguments); every array's place in the payload; that every floating array is finite
+(a model saved after training diverged, or edited, holds NaN). Then the model is rebuilt
+from its config (classes looked up by name in `minidl.nn.LAYERS`) inside a weight
+budget of about twice the values the file holds, so a config that asks for far more
+weights than the file holds fails before it allocates them, and every array's name,
+dtype and shape is checked against the rebuilt model before it is copied in. Every failure is a
+ModelFileError (a ValueError) that says what is wrong; nothing in the file is ever
+executed. `save` refuses non-finite weights for the same reason `load` does.
 """
 import contextlib
 import hashlib
@@ -39,8 +47,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from minidl import backend
+from minidl import backend, schema
 from minidl.autograd import Tensor, no_grad
+from minidl.nn.budget import weight_budget
 from minidl.nn.module import LAYERS, Module, layer_from_config, serialize
 
 MAGIC = b"\x89MDL\r\n\x1a\n"
@@ -48,8 +57,14 @@ FORMAT = "minidl.model"
 FORMAT_VERSION = 1
 PREFIX_BYTES = len(MAGIC) + 8  # magic + header length
 DIGEST_BYTES = 32  # SHA-256
-ARRAY_KINDS = "biuf"  # bool, signed and unsigned integers, floats: nothing that holds objects
+ARRAY_KINDS = schema.ARRAY_KINDS
 GROUPS = ("state", "optimizer")
+#: The largest header `load` reads: a header holds the architecture and `extra`, a few
+#: kilobytes in practice; the weights are in the payload.
+MAX_HEADER_BYTES = 64 * 2**20
+#: Integers in a config may be as large as the number of values the file holds, and at
+#: least this: a length or width far beyond the weights is a damaged or hostile file.
+MIN_INTEGER_LIMIT = 2**20
 
 
 class ModelFileError(ValueError):
@@ -182,6 +197,11 @@ def save(path, model, extra=None, optimizer=None, input_shape=None, input_dtype=
     arrays = [("state", name, _little_endian(value)) for name, value in model.state_dict().items()]
     if optimizer is not None:
         arrays += [("optimizer", name, _little_endian(value)) for name, value in optimizer.state_dict().items()]
+    for group, name, array in arrays:
+        count = _non_finite_count(array)
+        if count:
+            raise ValueError(f"save: the {group} array {name} holds {count:,} non-finite values (NaN or infinity), "
+                             "which `load` would refuse; did training diverge?")
     entries, offset = [], 0
     for group, name, array in arrays:
         entries.append({"group": group, "name": name, "dtype": array.dtype.str, "shape": list(array.shape),
@@ -205,55 +225,81 @@ def save(path, model, extra=None, optimizer=None, input_shape=None, input_dtype=
 
 
 # ------------------------------------------------------------------------ load
-def _parse(data, path):
-    """(header, {group: {name: array}}) from a file's bytes, after every check."""
-    if data[: len(MAGIC)] != MAGIC:
+def _non_finite_count(array):
+    """How many NaN and infinite values a floating array holds (0 for other dtypes)."""
+    return 0 if array.dtype.kind != "f" else int(array.size - np.count_nonzero(np.isfinite(array)))
+
+
+def _read_verified(handle, path):
+    """(header, payload) of an open model file after the size and checksum checks; reads
+    the payload only once the header's sizes match the file's size on disk."""
+    size = os.fstat(handle.fileno()).st_size
+    prefix = handle.read(PREFIX_BYTES)
+    if prefix[:len(MAGIC)] != MAGIC:
         raise ModelFileError(f"{path}: not a minidl model file (it does not start with the minidl magic bytes)")
-    if len(data) < PREFIX_BYTES + DIGEST_BYTES:
-        raise ModelFileError(f"{path}: truncated ({len(data)} bytes, too short for a model file)")
-    header_length = int.from_bytes(data[len(MAGIC):PREFIX_BYTES], "little")
-    if PREFIX_BYTES + header_length + DIGEST_BYTES > len(data):
+    if size < PREFIX_BYTES + DIGEST_BYTES:
+        raise ModelFileError(f"{path}: truncated ({size} bytes, too short for a model file)")
+    header_length = int.from_bytes(prefix[len(MAGIC):], "little")
+    if PREFIX_BYTES + header_length + DIGEST_BYTES > size:
         raise ModelFileError(f"{path}: truncated (the header alone needs {header_length} bytes)")
+    if header_length > MAX_HEADER_BYTES:
+        raise ModelFileError(f"{path}: a header of {header_length:,} bytes, more than a minidl model file holds "
+                             f"(at most {MAX_HEADER_BYTES:,})")
+    header_bytes = handle.read(header_length)
     try:
-        header = json.loads(data[PREFIX_BYTES:PREFIX_BYTES + header_length].decode("utf-8"))
+        header = json.loads(header_bytes.decode("utf-8"))
         expected = PREFIX_BYTES + header_length + int(header["payload_bytes"]) + DIGEST_BYTES
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, IndexError, RecursionError, OverflowError):
         header, expected = None, None  # unreadable: the checksum below says why
-    if expected is not None and expected != len(data):
-        state = "truncated" if len(data) < expected else "damaged (longer than its header says)"
-        raise ModelFileError(f"{path}: {state}: {expected} bytes expected, {len(data)} found")
-    if hashlib.sha256(data[:-DIGEST_BYTES]).digest() != data[-DIGEST_BYTES:]:
+    if expected is not None and expected != size:
+        state = "truncated" if size < expected else "damaged (longer than its header says)"
+        raise ModelFileError(f"{path}: {state}: {expected} bytes expected, {size} found")
+    rest = handle.read()
+    digest = hashlib.sha256(prefix)
+    digest.update(header_bytes)
+    digest.update(memoryview(rest)[:-DIGEST_BYTES])
+    if len(rest) < DIGEST_BYTES or digest.digest() != rest[-DIGEST_BYTES:]:
         raise ModelFileError(f"{path}: checksum mismatch: the file is damaged or was modified after saving")
+    return header, memoryview(rest)[:-DIGEST_BYTES]
+
+
+def _parse(handle, path):
+    """(header, {group: {name: array}}) of an open model file, after every check that
+    needs no model: sizes, checksum, format, the header's schema, the arrays' places in
+    the payload and their values."""
+    header, payload = _read_verified(handle, path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ModelFileError(f"{path}: the header is not a minidl model header")
     if header.get("format_version") != FORMAT_VERSION:
         raise ModelFileError(f"{path}: format version {header.get('format_version')!r}; this minidl "
                              f"({_minidl_version()}) reads version {FORMAT_VERSION}")
-    payload = memoryview(data)[PREFIX_BYTES + header_length:-DIGEST_BYTES]
+    try:
+        schema.check_header(header)
+    except schema.ConfigError as error:
+        raise ModelFileError(f"{path}: {error}") from None
     return header, _read_arrays(header, payload, path)
 
 
 def _read_arrays(header, payload, path):
+    """Each array of the payload (a writable native-order copy) by group and name, once
+    its entry (types already checked by the schema) fits the payload and its values are
+    finite."""
     groups = {group: {} for group in GROUPS}
     offset = 0
-    entries = header.get("arrays", [])
-    if not isinstance(entries, list):
-        raise ModelFileError(f"{path}: the header's array list is malformed")
-    for entry in entries:
-        try:
-            group, name, shape = entry["group"], str(entry["name"]), tuple(int(n) for n in entry["shape"])
-            dtype, start, nbytes = np.dtype(entry["dtype"]), int(entry["offset"]), int(entry["nbytes"])
-        except (KeyError, TypeError, ValueError) as error:
-            raise ModelFileError(f"{path}: malformed array entry {entry!r}: {error}") from None
-        if group not in groups or name in groups[group]:
-            raise ModelFileError(f"{path}: array {name!r} has an unknown group or appears twice")
-        if dtype.kind not in ARRAY_KINDS or dtype.hasobject or any(n < 0 for n in shape):
-            raise ModelFileError(f"{path}: array {name!r} has an unsupported dtype {dtype} or shape {shape}")
+    for entry in header["arrays"]:
+        group, name, shape = entry["group"], entry["name"], tuple(entry["shape"])
+        dtype, start, nbytes = np.dtype(entry["dtype"]), entry["offset"], entry["nbytes"]
+        if name in groups[group]:
+            raise ModelFileError(f"{path}: array {name!r} appears twice")
         if start != offset or nbytes != math.prod(shape) * dtype.itemsize or start + nbytes > len(payload):
             raise ModelFileError(f"{path}: array {name!r} does not fit the payload "
                                  f"(offset {start}, {nbytes} bytes for shape {shape} of {dtype})")
         array = np.frombuffer(payload, dtype=dtype, count=math.prod(shape), offset=start).reshape(shape)
-        groups[group][name] = array.astype(dtype.newbyteorder("="))  # a writable native-order copy
+        count = _non_finite_count(array)
+        if count:
+            raise ModelFileError(f"{path}: the {group} array {name} holds {count:,} non-finite values (NaN or "
+                                 "infinity): the model was saved after training diverged, or the file was edited")
+        groups[group][name] = array.astype(dtype.newbyteorder("="))
         offset += nbytes
     if offset != len(payload):
         raise ModelFileError(f"{path}: the arrays cover {offset} of the payload's {len(payload)} bytes")
@@ -290,26 +336,42 @@ def _build(model, input_shape, input_dtype):
         model(*samples)
 
 
-def _rebuild(header, state_names, path):
+def _rebuild(header, state, path):
     """The model described by the header, in the header's dtype, built far enough to
-    hold `state_names`."""
-    spec = header.get("model") or {}
-    class_name, module = spec.get("class_name"), spec.get("module", "")
+    hold the arrays of `state`; its config checked by the schema first, and its weights
+    created inside a budget sized to the values `state` holds."""
+    spec = header["model"]
+    class_name, module = spec["class_name"], spec.get("module", "")
     # minidl's own model classes register themselves on import; never import other code.
-    if class_name not in LAYERS and isinstance(module, str) and module.startswith("minidl."):
+    if class_name not in LAYERS and module.startswith("minidl."):
         with contextlib.suppress(ImportError):
             importlib.import_module(module)
+    if class_name not in LAYERS:
+        raise ModelFileError(f"{path}: cannot rebuild the model: unknown class {class_name!r}; "
+                             f"import the module that defines {class_name!r} before loading")
+    values = sum(array.size for array in state.values())
+    limit = max(MIN_INTEGER_LIMIT, values)
+    try:
+        schema.check_layer_spec(spec, "model", limit)
+    except schema.ConfigError as error:
+        raise ModelFileError(f"{path}: {error}") from None
+    input_shape = _shape_from_json(header["input_shape"])
+    for shape in input_shape if isinstance(input_shape, list) else [input_shape] if input_shape else []:
+        sample = math.prod(size for size in shape[1:] if size is not None)
+        if sample > limit:  # the build's forward pass would allocate at least that much
+            raise ModelFileError(f"{path}: input_shape {list(shape)} asks for samples of {sample:,} values, "
+                                 f"more than the {limit:,} a file of this size may")
     previous_dtype = backend.default_dtype()
     try:
-        backend.set_default_dtype(header.get("dtype", "float32"))
-        model = layer_from_config({"class_name": class_name, "config": spec.get("config", {})})
-        input_shape = _shape_from_json(header.get("input_shape"))
-        if input_shape is not None and not set(state_names) <= set(_state_names(model)):
-            _build(model, input_shape, header.get("input_dtype"))
-    except Exception as error:  # any failure of the model's own code to rebuild itself
-        hint = (f"; import the module that defines {class_name!r} before loading"
-                if class_name not in LAYERS else "")
-        raise ModelFileError(f"{path}: cannot rebuild the model from its config: {error}{hint}") from error
+        backend.set_default_dtype(header["dtype"])
+        # Room for a small mismatch, which _check_state then names array by array.
+        budget = 2 * values + MIN_INTEGER_LIMIT
+        with weight_budget(budget, f"allowed for a file of {values:,}: the config does not match its arrays"):
+            model = layer_from_config({"class_name": class_name, "config": spec["config"]})
+            if input_shape is not None and not set(state) <= set(_state_names(model)):
+                _build(model, input_shape, header["input_dtype"])
+    except Exception as error:  # any failure of the model's own code to rebuild itself (MemoryError included)
+        raise ModelFileError(f"{path}: cannot rebuild the model from its config: {error}") from error
     finally:
         backend.set_default_dtype(previous_dtype)
     return model
@@ -336,9 +398,9 @@ def _check_state(model, state, path):
 def read_header(path):
     """The verified header of a model file (a dict; see the module docstring), without
     rebuilding the model: for `extra` (tokeniser settings) or a summary."""
+    path = os.fspath(path)
     with open(path, "rb") as handle:
-        data = handle.read()
-    header, _ = _parse(data, os.fspath(path))
+        header, _ = _parse(handle, path)
     return header
 
 
@@ -347,16 +409,14 @@ def load(path):
     with the model in eval mode on the current device.
 
     Raises ModelFileError when the file is not a minidl model, is truncated, damaged or
-    modified (checksum), or its arrays do not match the rebuilt model's names, dtypes
-    and shapes."""
+    modified (checksum), breaks the header's schema, holds non-finite values, or its
+    config does not match its arrays' names, dtypes and shapes."""
     path = os.fspath(path)
     with open(path, "rb") as handle:
-        data = handle.read()
-    header, groups = _parse(data, path)
-    model = _rebuild(header, list(groups["state"]), path)
+        header, groups = _parse(handle, path)
+    model = _rebuild(header, groups["state"], path)
     _check_state(model, groups["state"], path)
     model.load_state_dict(groups["state"])
     model.eval()
-    optimizer_state = groups["optimizer"] if header.get("optimizer") else None
-    extra = header.get("extra") or {}
-    return SavedModel(model, extra, optimizer_state)
+    optimizer_state = groups["optimizer"] if header["optimizer"] else None
+    return SavedModel(model, header["extra"], optimizer_state)

@@ -2,7 +2,9 @@
 
 Each updates the parameters in place from their `.grad`, under no_grad, and skips
 parameters without a gradient. `state_dict()` holds the step count and moments so a
-checkpoint can resume training exactly.
+checkpoint can resume training exactly. Made from `model.parameters()`, an optimiser
+checks at its first step that the model has built no weights since (layers that build
+on their first call), so none is left out of training silently.
 
 The update itself is a kernel (kernels/*/optim.py: one fused pass over the parameter,
 its gradient and its slots). A gradient that holds only some rows of a matrix
@@ -29,6 +31,7 @@ class Optimizer:
     (ReduceLROnPlateau) changes every group's in proportion."""
 
     def __init__(self, params, lr):
+        self._module = getattr(params, "module", None)  # set by Module.parameters()
         if lr <= 0:
             raise ValueError(f"{type(self).__name__}: lr must be positive, got {lr}")
         self.lr = float(lr)
@@ -49,6 +52,8 @@ class Optimizer:
             p.grad = None
 
     def step(self):
+        if self.iterations == 0:
+            self._check_nothing_left_out()
         with no_grad():
             self.iterations += 1
             for i, p in enumerate(self.params):
@@ -68,6 +73,20 @@ class Optimizer:
     def _update_rows(self, index, param, grad):
         """Update the rows `grad.indices` of `param` (and of its slots) only."""
         raise NotImplementedError
+
+    def _check_nothing_left_out(self):
+        """Raise when the module the parameters came from now has trainable parameters
+        this optimiser was not given: layers that built their weights on the model's
+        first call, after the optimiser was made."""
+        if self._module is None:
+            return
+        held = {id(p) for p in self.params}
+        left_out = [name for name, p in self._module.named_parameters() if p.requires_grad and id(p) not in held]
+        if left_out:
+            raise ValueError(f"{type(self).__name__}: the model has {len(left_out)} trainable parameters built after "
+                             f"this optimiser was made ({', '.join(left_out[:3])}{', ...' if len(left_out) > 3 else ''})"
+                             ", which it would never update; make the optimiser after the model's first call, or "
+                             "build the model first: model.build(input_shape)")
 
     def _slots(self, name):
         slots = getattr(self, name, None)

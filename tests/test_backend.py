@@ -34,11 +34,20 @@ def test_set_num_threads_gives_the_threads_to_one_pool_only():
         minidl.set_num_threads(0)
 
 
+@pytest.mark.parametrize("pool, load, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.7, 1), (2, 9.0, 1),
+                                                   (8, 2.2, 6), (1, 0.0, 1)])
+def test_the_default_thread_count_is_the_idle_cores(pool, load, expected, monkeypatch):
+    from minidl.kernels import parallelism
+
+    monkeypatch.setattr(parallelism.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
+    assert parallelism.idle_cores(pool_size=pool, load=load) == expected
+
+
 def test_cli_threads_option_rejects_a_bad_count(capsys):
     with pytest.raises(SystemExit) as stop:
         main(["--threads", "0", "summary", "--arch", "simple_lstm"])
     assert stop.value.code == 2
-    assert "at least 1" in capsys.readouterr().err
+    assert "--threads: expected a positive integer, got '0'" in capsys.readouterr().err
 
 
 def test_default_dtype_accepts_only_floats():

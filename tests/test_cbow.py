@@ -106,5 +106,5 @@ def test_plot_embedding_writes_a_png(tmp_path):
 
 def test_plot_embedding_without_matplotlib_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r"pip install minidl\[plot\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[plot\]"'):
         plot_embedding(np.eye(3), ["a", "b", "c"], tmp_path / "x.png")

@@ -43,13 +43,14 @@ def make_dataset(url=None, sha256=hashlib.sha256(CONTENT).hexdigest(), git_blob=
 
 
 @pytest.fixture(autouse=True)
-def _no_proxy_no_env(monkeypatch):
+def _no_proxy_no_env(monkeypatch, tmp_path):
     # the loopback server must be reached directly, and no developer setting may leak in
     for name in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("no_proxy", "127.0.0.1,localhost")
     monkeypatch.delenv("MINIDL_DATA_DIR", raising=False)
-    monkeypatch.delenv("MINIDL_SHARED_DATA_DIR", raising=False)
+    # nor the shared data beside the checkout
+    monkeypatch.setenv("MINIDL_SHARED_DATA_DIR", str(tmp_path / "no-shared-data"))
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -224,7 +225,7 @@ def test_a_derived_file_is_not_downloaded(tmp_path):
 def test_registry_entries_are_complete():
     assert {"url-incertum-mega", "url-incertum-sample", "url-iscx2016", "url-bahnsen-phishing40k"} <= set(DATASETS)
     for name, dataset in DATASETS.items():
-        assert dataset.name == name and dataset.path.startswith(name + "/")
+        assert dataset.name == name and dataset.path.startswith(name + ("." if dataset.embedded else "/"))
         assert dataset.licence and dataset.rows > 0
         assert dataset.url or dataset.sources, f"{name}: no address at all"
         assert all(source.url.startswith("https://") and len(source.sha256) == 64 for source in dataset.sources)
@@ -238,7 +239,8 @@ def test_registry_entries_are_complete():
 
 # ------------------------------------------------------------------- the shared data sets
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name", sorted(name for name in DATASETS if name != "url-incertum-mega"))
+@pytest.mark.parametrize("name", sorted(name for name, dataset in DATASETS.items()
+                                         if name != "url-incertum-mega" and not dataset.embedded))
 def test_shared_files_match_the_registry(name, shared_data):
     dataset = DATASETS[name]
     path = shared_data(dataset.path)

@@ -170,7 +170,7 @@ def test_an_unknown_device_name_is_a_value_error(name, unset_device, monkeypatch
 
 
 def test_cuda_without_cupy_is_a_clear_runtime_error(no_cupy, unset_device, monkeypatch):
-    with pytest.raises(RuntimeError, match=r"the CUDA device needs CuPy: install it with `pip install minidl\[gpu\]`"):
+    with pytest.raises(RuntimeError, match=r'the CUDA device needs CuPy: install it with `pip install -e "\.\[gpu\]"`'):
         with minidl.device("cuda"):
             pass
     assert minidl.current_device() == "cpu"  # the failed request changed nothing

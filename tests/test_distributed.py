@@ -7,8 +7,10 @@ import functools
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +20,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl.distributed import find_mpiexec, launch_command, launch_rank, launch_size, resolve_group, shard_steps
+from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, find_mpiexec, launch_command, launch_rank,
+                                launch_size, resolve_group, shard_steps, watchdog_timeout)
 from minidl.train import evaluate, fit, predict
 from minidl.train.loop import _epoch_steps
 
@@ -119,10 +122,12 @@ def require_mpi():
     pytest.skip(f"{reason} (mpi4py is not installed)")
 
 
-def mpirun(script, *args, timeout=TIMEOUT):
-    """Run tests/distributed_scripts/<script>.py in 2 ranks; (CompletedProcess, seconds)."""
+def mpirun(script, *args, timeout=TIMEOUT, environment=()):
+    """Run tests/distributed_scripts/<script>.py in 2 ranks, with the `environment`
+    variables added; (CompletedProcess, seconds)."""
     require_mpi()
     argv, env = launch_command(2, [sys.executable, str(SCRIPTS / f"{script}.py"), *map(str, args)])
+    env.update(environment)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     start = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
@@ -134,11 +139,12 @@ def rank_results(folder, rank):
     return {name: arrays[name] for name in arrays.files}, json.loads((folder / f"rank{rank}.json").read_text())
 
 
-@pytest.fixture(scope="module")
-def two_rank_training(tmp_path_factory):
-    """train_mlp.py run once in 2 ranks: (its folder, the finished job)."""
+@pytest.fixture(scope="module", params=["every", "root"], ids=["data on every rank", "data on rank 0"])
+def two_rank_training(tmp_path_factory, request):
+    """train_mlp.py run once in 2 ranks, with the data on every rank or on rank 0 alone:
+    (its folder, the finished job)."""
     folder = tmp_path_factory.mktemp("train_mlp")
-    done, _ = mpirun("train_mlp", folder)
+    done, _ = mpirun("train_mlp", folder, request.param)
     assert done.returncode == 0, done.stderr
     return folder, done
 
@@ -225,8 +231,48 @@ def test_a_failing_rank_stops_the_job_within_a_bounded_time(mode):
         assert "RuntimeError: rank 1 cannot read its shard" in done.stderr
 
 
-def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
-    done, _ = mpirun("score", tmp_path)
+def test_a_rank_that_stops_answering_ends_the_job_after_the_watchdogs_timeout():
+    done, seconds = mpirun("hang_rank", timeout=ABORT_BOUND, environment={"MINIDL_MPI_TIMEOUT": "2"})
+    assert done.returncode != 0 and seconds < ABORT_BOUND
+    assert "finished training" not in done.stdout
+    assert re.search(r"minidl: rank 0 of 2 waited \d+ s in an? \w+ for the other ranks: one of them has stopped "
+                     r"answering", done.stderr), done.stderr
+    assert "MINIDL_MPI_TIMEOUT sets how long a rank waits (now 2 s" in done.stderr
+
+
+def test_the_watchdog_calls_back_once_a_wait_outlasts_its_timeout():
+    fired = threading.Event()
+    calls = []
+    dog = Watchdog(0.05, lambda what, seconds: (calls.append((what, seconds)), fired.set()))
+    with dog.waiting("a test wait"):
+        assert fired.wait(30)
+    (what, seconds), = calls
+    assert what == "a test wait" and seconds >= 0.05
+
+
+def test_the_watchdog_timeout_comes_from_the_environment():
+    assert watchdog_timeout({}) == DEFAULT_TIMEOUT_SECONDS == 300
+    assert watchdog_timeout({"MINIDL_MPI_TIMEOUT": "2.5"}) == 2.5
+    assert watchdog_timeout({"MINIDL_MPI_TIMEOUT": "0"}) == 0
+    for bad in ("soon", "-1", "nan"):
+        with pytest.raises(ValueError, match="MINIDL_MPI_TIMEOUT"):
+            watchdog_timeout({"MINIDL_MPI_TIMEOUT": bad})
+
+
+@pytest.mark.parametrize("case, messages", [
+    ("labels", ["y has 31 targets for 32 samples", "rank 0: y has 31 targets for 32 samples"]),  # RootFailed
+    ("rank 1", ["distributed: ranks [0] passed no data and the others did"] * 2),
+])
+def test_with_the_data_on_rank_0_its_errors_reach_every_rank(tmp_path, case, messages):
+    done, _ = mpirun("root_data_errors", tmp_path, case)
+    assert done.returncode == 0, done.stderr
+    for rank, message in enumerate(messages):
+        assert message in json.loads((tmp_path / f"rank{rank}.json").read_text())
+
+
+@pytest.mark.parametrize("holder", ["every", "root"])
+def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path, holder):
+    done, _ = mpirun("score", tmp_path, holder)
     assert done.returncode == 0, done.stderr
     script = load_script("score")
     model, x, y = script.make_model_and_data()
@@ -244,15 +290,17 @@ def test_batch_scoring_over_two_ranks_matches_one_process(tmp_path):
 
 
 # ------------------------------------------------------------ the command line
-def run_cli(argv, ranks=None):
-    """`python -m minidl ARGV`, in `ranks` MPI ranks or (None) as one plain process."""
+def run_cli(argv, ranks=None, stdin=None):
+    """`python -m minidl ARGV`, in `ranks` MPI ranks or (None) as one plain process,
+    reading the file `stdin` (or nothing)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     command = [sys.executable, "-m", "minidl", *map(str, argv)]
     if ranks is not None:
         require_mpi()
         command, launch_env = launch_command(ranks, command)
         env.update(launch_env, PYTHONPATH=env["PYTHONPATH"])
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    with open(stdin or os.devnull) as stream:
+        return subprocess.run(command, env=env, stdin=stream, capture_output=True, text=True, timeout=TIMEOUT)
 
 
 def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
@@ -277,3 +325,40 @@ def test_mpiexec_minidl_train_then_predict_file_in_input_order(tmp_path):
     assert plain.returncode == 0 and spread.returncode == 0, plain.stderr + spread.stderr
     assert [line.split("\t")[2] for line in spread.stdout.splitlines()] == lines
     assert spread.stdout == plain.stdout
+    assert spread.stderr.count("scored 23 URLs") == 1 and "on 2 ranks" in spread.stderr
+
+    # From stdin, which only rank 0 reads, in several chunks (the last shorter than the ranks: rank 1's block is empty).
+    chunked = run_cli(["predict", "--model", model, "--file", "-", "--chunk-size", "11"], ranks=2,
+                      stdin=tmp_path / "score.txt")
+    assert chunked.returncode == 0 and chunked.stdout == plain.stdout, chunked.stderr
+
+
+def test_mpiexec_minidl_predict_names_a_bad_line_and_ends_every_rank(tmp_path):
+    (tmp_path / "urls.csv").write_text("url,isMalicious\n" + "".join(f"s{i}.com,{i % 2}\n" for i in range(40)))
+    model = tmp_path / "model.mdl"
+    trained = run_cli(["train", "--data", tmp_path / "urls.csv", "--arch", "simple_lstm", "--epochs", "1",
+                       "--max-len", "12", "--emb-dim", "4", "--lstm-units", "3", "--output", model, "--verbose", "0"])
+    assert trained.returncode == 0, trained.stderr
+    (tmp_path / "score.txt").write_bytes(b"a.com\nb.com\nc\xff.com\n")
+    done = run_cli(["predict", "--model", model, "--file", tmp_path / "score.txt", "--chunk-size", "2"], ranks=2)
+    assert done.returncode == 1 and len(done.stdout.splitlines()) == 2
+    assert "line 3: not UTF-8 text" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
+    done, _ = mpirun("diverge", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "stopping every rank" not in done.stderr
+    script = load_script("diverge")
+    first, second = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
+    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
+    assert "the loss is nan" in second["message"]
+    assert "another rank's loss or arithmetic went wrong" in first["message"]
+
+
+def test_mpiexec_minidl_train_reads_the_data_on_rank_0_alone(tmp_path):
+    (tmp_path / "urls.csv").write_text("url,isMalicious\na.com,0\nb.com,1,extra\n")
+    done = run_cli(["train", "--data", tmp_path / "urls.csv", "--epochs", "1"], ranks=2)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()  # rank 0's; rank 1 heard of it from rank 0 and ends quietly
+    assert "line 3: 3 fields, the header has 2" in line and "rank 0:" not in line

@@ -44,6 +44,18 @@ def test_matmul_matches_numpy_on_every_layout(dtype, form, rng, every_product_sp
     np.testing.assert_allclose(got, left @ right, **tolerance(dtype))
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("transposed", [False, True])
+def test_matmul_of_a_single_row_splits_the_other_axes(dtype, transposed, rng, every_product_split):
+    # One row (a batch of one): split by the inner axis (b's rows contiguous) or, for a
+    # transposed b, by the output's columns.
+    a = rng.standard_normal((1, 9)).astype(dtype)
+    b = rng.standard_normal((5, 9)).astype(dtype).T if transposed else rng.standard_normal((9, 5)).astype(dtype)
+    got = numba_math.matmul(a, b)
+    assert got.flags.c_contiguous and got.dtype == dtype
+    np.testing.assert_allclose(got, a @ b, **tolerance(dtype))
+
+
 def test_matmul_inner_split_sums_in_a_fixed_order(rng, every_product_split):
     # The weight-gradient form x^T @ g: partial products per part, summed in part order,
     # so repeated calls agree bit for bit whatever the threads' timing.

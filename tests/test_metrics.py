@@ -191,5 +191,17 @@ def test_plots_without_matplotlib_say_how_to_install(monkeypatch, tmp_path):
 
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(ImportError, match=r"pip install minidl\[plot\]"):
+    with pytest.raises(ImportError, match=r'pip install -e "\.\[plot\]"'):
         plots.plot_confusion_matrix([[1, 0], [0, 1]], tmp_path / "cm.png")
+
+
+def test_a_one_epoch_history_plot_has_whole_epoch_ticks():
+    pytest.importorskip("matplotlib")
+    from minidl.train.plots import history_figure
+
+    figure = history_figure({"loss": [0.5], "val_loss": [0.4]})
+    figure.canvas.draw()
+    axes = figure.axes[0]
+    low, high = axes.get_xlim()
+    shown = [tick for tick in axes.get_xticks() if low <= tick <= high]
+    assert shown == [1.0]

@@ -74,8 +74,8 @@ def test_summary_of_wide_conv_max_lists_both_parts():
     text = summary(WideConvMax(), print_fn=None)
     lines = [line.split() for line in text.splitlines()]
     assert ["input", "(InputLayer)", "(None,", "1800)", "0"] in lines
-    assert ["wide_weights", "(EmbeddingBag)", "(None,", "1)", "262,145"] in lines
-    assert ["conv1d_k5", "(Conv1D)", "(None,", "200,", "128)", "20,608"] in lines
+    assert ["wide_weights", "(EmbeddingBag)", "(None,", "1)", "262,145", "input"] in lines
+    assert ["conv1d_k5", "(Conv1D)", "(None,", "200,", "128)", "20,608", "embedding_dropout"] in lines
     assert "Total params: 323,746" in text  # conv_max's 61,601 and 2^18 + 1 linear weights
 
 

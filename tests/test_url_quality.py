@@ -32,7 +32,7 @@ def test_runner_scores_each_seed_and_their_mean(tmp_path, initial):
                 else ["--cbow-window", "2", "--cbow-epochs", "1", "--cbow-pairs", "3000", "--host-weight", "0.5"])
     run = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr
-    assert ("cbow epoch 1/1" in run.stdout) == (initial == "cbow")
+    assert ("Epoch 1/1 [" in run.stderr) == (initial == "cbow")  # train_cbow's progress bar, one epoch
     report = json.loads(out.with_suffix(".json").read_text())
     models = [row["model"] for row in report["results"]]
     assert models == ["simple_lstm, seed 1", "simple_lstm, seed 2", "simple_lstm, mean of 2 seeds"]

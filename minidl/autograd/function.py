@@ -16,9 +16,12 @@ when any input requires grad and grad mode is on, records the node in the graph.
 During the backward pass `run_backward` undoes broadcasting once for every op and
 checks each gradient's shape, naming the op when it is wrong.
 """
+import sys
+
 import numpy as np
 
 from minidl.autograd import mode
+from minidl.autograd.tensor import Tensor, as_tensor
 
 
 class Context:
@@ -45,15 +48,20 @@ class Function:
 
     @classmethod
     def apply(cls, *inputs, **params):
-        from minidl.autograd.tensor import Tensor, as_tensor
-
-        tensors = [as_tensor(x, like=_first_tensor(inputs)) for x in inputs]
-        _check_same_device(cls.__name__, tensors)
+        # The common case, every input already a Tensor, skips the conversions: an op's
+        # bookkeeping is what a batch-1 forward pass pays for (about 30 ops in conv_fully).
+        if all(type(x) is Tensor for x in inputs):
+            tensors = list(inputs)
+        else:
+            first = _first_tensor(inputs)
+            tensors = [as_tensor(x, like=first) for x in inputs]
+        if "cupy" in sys.modules:  # without CuPy every array is on the CPU
+            _check_same_device(cls.__name__, tensors)
         needs = tuple(t.requires_grad for t in tensors)
-        record = mode.is_grad_enabled() and any(needs)
+        record = any(needs) and mode.is_grad_enabled()
         # Under no_grad no input needs a gradient: forwards that check skip saving.
         ctx = Context(needs if record else (False,) * len(needs))
-        data = cls.forward(ctx, *(t.data for t in tensors), **params)
+        data = cls.forward(ctx, *[t.data for t in tensors], **params)
         if isinstance(data, np.generic):  # NumPy reductions return scalars, not arrays
             data = np.asarray(data)
         out = Tensor(data, requires_grad=record)
@@ -78,8 +86,6 @@ class Node:
 
 
 def _first_tensor(inputs):
-    from minidl.autograd.tensor import Tensor
-
     for x in inputs:
         if isinstance(x, Tensor):
             return x

@@ -17,7 +17,7 @@ class Tensor:
     __array_priority__ = 1000
 
     def __init__(self, data, requires_grad=False):
-        if requires_grad and not np.issubdtype(data.dtype, np.floating):
+        if requires_grad and data.dtype.kind != "f":
             raise TypeError(f"only floating tensors can require grad, got dtype {data.dtype}")
         self.data = data
         self.grad = None

@@ -1,9 +1,13 @@
-"""Known public data sets: where each comes from, its checksum and licence, and `fetch`.
+"""Known public data sets: where each comes from, its checksum and licence, `fetch` and
+`load_dataset`.
 
 A data set's file lives at `<data dir>/<dataset.path>`. `fetch` looks for it in
 `data_dir` (argument, else $MINIDL_DATA_DIR, else ~/.cache/minidl), then in a
-read-only shared-data folder when one is configured (argument `shared_dir` or
-$MINIDL_SHARED_DATA_DIR); it verifies the checksum of whatever it finds. Otherwise, when
+read-only shared-data folder (argument `shared_dir`, else $MINIDL_SHARED_DATA_DIR, else,
+when minidl runs from a source checkout, `../shared/data` beside the checkout); it
+verifies the checksum of whatever it finds. An embedded data set (`embedded=True`: the
+URL sample of `minidl.data.sample`) ships inside the package, in `EMBEDDED_DIR`, and is
+always there. Otherwise, when
 the file is published as is (`dataset.url`), it downloads it into the data dir: into a
 temporary file next to the target, verified, then renamed, so an interrupted or corrupt
 download never leaves a file under the final name. Offline, or for a file that is derived
@@ -27,6 +31,10 @@ from pathlib import Path
 ENV_DATA_DIR = "MINIDL_DATA_DIR"
 ENV_SHARED_DIR = "MINIDL_SHARED_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/minidl")
+#: Where the embedded data sets' files are: package data, installed with minidl.
+EMBEDDED_DIR = Path(__file__).resolve().parent / "files"
+#: The shared-data folder beside a source checkout (../shared/data from the repository).
+_CHECKOUT = Path(__file__).resolve().parents[2]
 _CHUNK = 1 << 20
 
 
@@ -53,7 +61,8 @@ class Dataset:
     path: where the file lives under a data dir; url: its download address when the file
     is published exactly as is (else None: it is derived from `sources`, as its
     provenance note describes); sha256 / git_blob_sha1: of the file at `path` (at least
-    one); text_column / label_column: what the loader reads; columns: the whole header.
+    one); text_column / label_column: what the loader reads; columns: the whole header;
+    embedded: the file ships inside the package (`EMBEDDED_DIR / path`).
     """
 
     name: str
@@ -69,6 +78,7 @@ class Dataset:
     git_blob_sha1: str | None = None
     sources: tuple = ()
     format: str = "CSV, UTF-8, LF line ends, header row"
+    embedded: bool = False
 
     def __post_init__(self):
         if self.sha256 is None and self.git_blob_sha1 is None:
@@ -121,6 +131,17 @@ def resolve_data_dir(path=None):
     return Path(path or os.environ.get(ENV_DATA_DIR) or DEFAULT_DATA_DIR).expanduser()
 
 
+def shared_data_dir(path=None):
+    """The read-only shared-data folder: `path`, else $MINIDL_SHARED_DATA_DIR, else
+    ../shared/data beside the source checkout minidl runs from (None when there is none)."""
+    if path or os.environ.get(ENV_SHARED_DIR):
+        return Path(path or os.environ[ENV_SHARED_DIR]).expanduser()
+    beside = _CHECKOUT.parent / "shared" / "data"
+    if (_CHECKOUT / "pyproject.toml").is_file() and beside.is_dir():
+        return beside
+    return None
+
+
 def get_dataset(name):
     """The registered Dataset called `name`."""
     try:
@@ -138,9 +159,11 @@ def fetch(dataset, data_dir=None, shared_dir=None, timeout=60):
     """
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)
+    if dataset.embedded:
+        verify(EMBEDDED_DIR / dataset.path, dataset)
+        return EMBEDDED_DIR / dataset.path
     cache = resolve_data_dir(data_dir)
-    shared = shared_dir or os.environ.get(ENV_SHARED_DIR)
-    for folder in (cache, Path(shared).expanduser() if shared else None):
+    for folder in (cache, shared_data_dir(shared_dir)):
         if folder is not None and (folder / dataset.path).is_file():
             verify(folder / dataset.path, dataset)
             return folder / dataset.path
@@ -149,6 +172,23 @@ def fetch(dataset, data_dir=None, shared_dir=None, timeout=60):
         raise DatasetNotFound(_where_to_put(dataset, target, "it is not published as is: it is derived from"))
     _download(dataset, target, timeout)
     return target
+
+
+def load_dataset(dataset, on_error="raise", **fetch_options):
+    """(texts, labels, report) of a registered data set (a name or a Dataset), fetched
+    as `fetch` does (`fetch_options`: data_dir, shared_dir, timeout) and read with
+    `load_text_csv` from its text and 0/1 label columns.
+
+    >>> urls, labels, _ = load_dataset("url-bahnsen-phishing-sample")  # inside the package
+    >>> len(urls), int(labels.sum())
+    (4000, 2000)
+    """
+    from minidl.data.tables import load_text_csv
+
+    if isinstance(dataset, str):
+        dataset = get_dataset(dataset)
+    path = fetch(dataset, **fetch_options)
+    return load_text_csv(path, dataset.text_column, dataset.label_column, on_error=on_error)
 
 
 def _download(dataset, target, timeout):
@@ -201,11 +241,32 @@ def _raw_github(repo, ref, path):
 
 _INCERTUM = "incertum/cyber-matrix-ai"
 _ANDREWAEVA = ("andrewaeva/DGA", "00b49f0606792a64f45f120ac84fbab414272cc9", "dga_wordlists")
+_BAHNSEN = Source(
+    _raw_github("albahnsen/ML_SecurityInformatics", "801abdd3a672b11ec5677e6b63e24c8ef9e481a3", "datasets/phishing.csv.zip"),
+    "274b28f744584a49d5463d10209f2d63934089daccd936205559d1654ed7f3e2",
+)
 _ISCX = ("Rohith-2/url_classification_dl", "d2ea05090097a99fd55b28b7289d396f4c596218", "FinalDataset/URL")
 
 DATASETS = {
     dataset.name: dataset
     for dataset in (
+        Dataset(
+            name="url-bahnsen-phishing-sample",
+            path="url-bahnsen-phishing-sample.csv.gz",
+            columns=("url", "isMalicious"),
+            text_column="url",
+            label_column="isMalicious",
+            licence="MIT, Copyright (c) 2016 Alejandro Correa Bahnsen (notice in url-bahnsen-phishing-sample.LICENSE)",
+            description=(
+                "4,000 URLs of url-bahnsen-phishing40k, whole hosts, 2,000 phishing and 2,000 legitimate; "
+                "ships inside the package and is what `minidl train` trains on without --data"
+            ),
+            rows=4000,
+            sha256="8c3bdf5c5b7939e59769debaa1db9d32f8a5d5ae631d17af7302ea086db9f9a6",
+            sources=(_BAHNSEN,),
+            format="gzip-compressed CSV, UTF-8, LF line ends, header url,isMalicious",
+            embedded=True,
+        ),
         Dataset(
             name="url-incertum-mega",
             path="url-incertum-mega/url_data_mega_deep_learning.csv",
@@ -274,16 +335,7 @@ DATASETS = {
             ),
             rows=31431,
             sha256="73071f7603c04855f9e90add5f8a4dc0b5e49e5bd6960f7ad2a11435f7f497b3",
-            sources=(
-                Source(
-                    _raw_github(
-                        "albahnsen/ML_SecurityInformatics",
-                        "801abdd3a672b11ec5677e6b63e24c8ef9e481a3",
-                        "datasets/phishing.csv.zip",
-                    ),
-                    "274b28f744584a49d5463d10209f2d63934089daccd936205559d1654ed7f3e2",
-                ),
-            ),
+            sources=(_BAHNSEN,),
         ),
         Dataset(
             name="botnet-ctu13-deepseq",

@@ -11,6 +11,7 @@ ValueError that gives its line number, or, with on_error="skip", is left out, co
 and listed in the returned `LoadReport` (and a warning says how many went).
 """
 import csv
+import gzip
 import re
 import warnings
 from dataclasses import dataclass, field
@@ -24,6 +25,15 @@ BINARY = ("0", "1")
 # Undecodable bytes are read as lone surrogates (errors="surrogateescape"), so one bad
 # row can be reported, or skipped, without losing the rest of the file.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+class MalformedRowError(ValueError):
+    """A row that does not fit the header (on_error="raise"): `path`, `line` (where the
+    row starts) and `reason`; the message also says how to skip such rows."""
+
+    def __init__(self, path, line, reason):
+        self.path, self.line, self.reason = path, line, reason
+        super().__init__(f"{path}, line {line}: {reason} (pass on_error='skip' to leave such rows out)")
 
 
 @dataclass
@@ -50,7 +60,8 @@ class LoadReport:
 
 
 def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="raise"):
-    """Read a CSV with a header row -> (texts, labels, report).
+    """Read a CSV with a header row (gzip-compressed when the name ends in .gz) ->
+    (texts, labels, report).
 
     texts: list of str from `text_column`; labels: int64 array, the index of each row's
     `label_column` value in `classes` (so the default ("0", "1") gives 0/1 labels);
@@ -68,11 +79,12 @@ def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="rai
 
     def malformed(line, reason):
         if on_error == "raise":
-            raise ValueError(f"{path}, line {line}: {reason} (pass on_error='skip' to leave such rows out)")
+            raise MalformedRowError(path, line, reason)
         report.skipped.append((line, reason))
 
     # utf-8-sig: a byte-order mark, as spreadsheet programs write, must not rename the first column
-    with open(path, newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rt", newline="", encoding="utf-8-sig", errors="surrogateescape") as stream:
         reader = csv.reader(stream)
         header = _read_header(reader, path)
         text_index = _column_index(header, text_column, "text", path)
@@ -89,7 +101,12 @@ def load_text_csv(path, text_column, label_column, classes=BINARY, on_error="rai
                 report.blank_lines += 1
                 continue
             if len(row) != len(header):
-                malformed(line, f"{len(row)} fields, the header has {len(header)}")
+                if any("\n" in value for value in row):
+                    # a quote that is never closed swallows the lines after it into one field
+                    malformed(line, f"an unterminated quote? a quoted field opened here runs on to line "
+                                    f"{reader.line_num}, so the row has {len(row)} of the header's {len(header)} fields")
+                else:
+                    malformed(line, f"{len(row)} fields, the header has {len(header)}")
                 continue
             if any(_UNDECODABLE.search(value) for value in row):
                 malformed(line, "bytes that are not valid UTF-8")

@@ -37,7 +37,7 @@ NUMBA_KERNELS = {
     "dropout": ("dropout_forward", "dropout_backward"),
     "embedding": ("embedding_forward", "embedding_backward", "embedding_bag_forward", "embedding_bag_backward"),
     "optim": ("adam_update", "adam_update_rows", "sgd_update", "sgd_update_rows"),
-    "conv": ("conv2d_forward", "conv2d_backward"),
+    "conv": ("conv2d_forward", "conv2d_backward", "conv1d_elu_pool_forward", "conv1d_elu_pool_backward"),
     "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
     "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
     "math": ("matmul",),

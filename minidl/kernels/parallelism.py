@@ -14,11 +14,19 @@ threads against 376 ms on one, while PyTorch nearly halved its time. Hence one r
 - with the `numpy` reference kernels nothing runs on Numba, and the BLAS libraries get
   the threads.
 
-The thread count is Numba's default (the machine's cores, or NUMBA_NUM_THREADS) until
-`set_num_threads(n)` or `minidl --threads n` changes it. The BLAS limit is set when the
-first kernel is dispatched and again whenever the CPU target changes; NumPy products
+The thread count starts at the cores that are idle when the first kernel is dispatched:
+the cores this process may run on (at most Numba's pool, NUMBA_NUM_THREADS) minus the
+machine's one-minute load average, rounded, and at least one. A parallel loop waits for
+its slowest thread, and a thread whose core another process is using waits for a
+scheduler slice, so threads on busy cores cost far more than they bring (measured on
+this project's 2-core machine with another process running: four epochs of conv_max
+took 6 s on one thread and 17.6 s on two). On an idle machine that is every core.
+`set_num_threads(n)` or `minidl --threads n` overrides it. The BLAS limit is set when
+the first kernel is dispatched and again whenever the CPU target changes; NumPy products
 that the user's own code runs in the same process are then single-threaded too.
 """
+import os
+
 _state = {"threads": None, "applied": None}
 
 
@@ -30,9 +38,24 @@ def _numba_pool_size():
     return numba.config.NUMBA_NUM_THREADS
 
 
+def idle_cores(pool_size=None, load=None):
+    """The cores not busy with other work: this process's cores (at most `pool_size`,
+    default Numba's pool) minus the one-minute load average, rounded; at least one."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = min(cores, _numba_pool_size() if pool_size is None else pool_size)
+    if load is None:
+        try:
+            load = os.getloadavg()[0]
+        except (AttributeError, OSError):  # no load average on this system: assume idle
+            load = 0.0
+    return max(1, min(cores, cores - int(load + 0.5)))
+
+
 def get_num_threads():
-    """The threads minidl's CPU work uses."""
-    return _state["threads"] if _state["threads"] is not None else _numba_pool_size()
+    """The threads minidl's CPU work uses (see the module docstring for the default)."""
+    if _state["threads"] is None:
+        _state["threads"] = idle_cores()
+    return _state["threads"]
 
 
 def _limit_blas(count):

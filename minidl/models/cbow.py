@@ -24,6 +24,7 @@ from minidl.nn import Dense, Embedding, Module
 from minidl.ops.loss import cross_entropy
 from minidl.ops.reduce import sum as reduce_sum
 from minidl.optim import Adam
+from minidl.train.progress import ProgressBar
 
 
 class CBOW(Module):
@@ -90,8 +91,8 @@ def train_cbow(sequences, vocab_size, dim=32, window=2, epochs=5, batch_size=512
     0..vocab_size-1. Adam(lr) on the mean softmax cross-entropy, `epochs` passes over the
     (context, centre) pairs in a shuffled order; max_pairs keeps a random subset of the
     pairs for a quick run. `seed` seeds minidl's stream (the initial weights) and the
-    shuffling, so the same call gives the same matrix. verbose prints the mean loss of
-    each epoch.
+    shuffling, so the same call gives the same matrix. verbose shows a progress bar per
+    epoch with the running mean loss, as `fit` does (on stderr).
     """
     for name, value in (("dim", dim), ("epochs", epochs), ("batch_size", batch_size)):
         if int(value) < 1:
@@ -113,7 +114,8 @@ def train_cbow(sequences, vocab_size, dim=32, window=2, epochs=5, batch_size=512
     xp = backend.array_module_for()
     for epoch in range(int(epochs)):
         order = shuffler.permutation(len(centres))
-        total = 0.0
+        bar = ProgressBar(len(order), epoch + 1, epochs) if verbose else None
+        total, done = 0.0, 0
         for start in range(0, len(order), int(batch_size)):
             batch = order[start:start + int(batch_size)]
             logits = model(xp.asarray(contexts[batch]))
@@ -122,8 +124,11 @@ def train_cbow(sequences, vocab_size, dim=32, window=2, epochs=5, batch_size=512
             loss.backward()
             optimizer.step()
             total += float(loss.item()) * len(batch)
-        if verbose:
-            print(f"cbow epoch {epoch + 1}/{epochs}: loss {total / len(order):.4f} ({len(order)} pairs)")
+            done += len(batch)
+            if bar is not None:
+                bar.update(done, {"loss": total / done})
+        if bar is not None:
+            bar.finish({"loss": total / done})
     return model.embeddings
 
 
@@ -150,7 +155,7 @@ def plot_embedding(matrix, labels, path, title="Character embeddings (PCA)"):
         # a Figure without pyplot: no global backend state, no display needed
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError("plots need matplotlib: install it with `pip install minidl[plot]`") from error
+        raise ImportError('plots need matplotlib: install it with `pip install -e ".[plot]"`') from error
     if len(labels) != len(matrix):
         raise ValueError(f"plot_embedding: {len(labels)} labels for {len(matrix)} rows")
     points = pca_2d(matrix)

@@ -1,11 +1,14 @@
 """Keras-like model summaries: a table of layers, output shapes and parameter counts,
 and the source notebook's `print_layers_dims` (each layer's input and output shape).
 
-The rows come from tracing one forward pass on a single zero sample (eval mode, no
-graph): every layer records the shapes it was called with, in call order, so models
-with branches (conv_fully) are listed as they run. Containers (a module with children
-but no weights of its own, such as Sequential or a URL model) are looked through; a
-layer's own inner calls are not listed.
+The rows come from tracing one forward pass on a single zero sample (eval mode):
+every layer records the shapes it was called with, in call order, so models with
+branches (conv_fully) are listed as they run, fused ones layer by layer
+(minidl.nn.fusion). Containers (a module with children but no weights of its own, such
+as Sequential or a URL model) are looked through; a layer's own inner calls are not
+listed. The pass builds the autograd graph, and each layer's inputs are followed back
+through it (past ops such as a concatenation) to the layers that made them: Keras'
+"Connected to" column, shown when the layers do not simply follow one another.
 
 Totals follow Keras: "Total params" counts every weight and buffer (batch
 normalisation's moving mean and variance included), "Non-trainable params" the
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from minidl import backend
-from minidl.autograd import Tensor, no_grad
+from minidl.autograd import Tensor
+from minidl.nn.fusion import layer_by_layer
+from minidl.nn.module import Parameter
 
 
 @dataclass
@@ -28,6 +33,7 @@ class LayerRow:
     output_shape: object
     params: int
     trainable: int
+    connected: tuple = ()  # names of the rows whose outputs this layer reads
 
 
 def _batchless(value):
@@ -40,8 +46,9 @@ def _is_container(module):
     return bool(module._modules) and not module._parameters and not module._buffers
 
 
-def _weight_counts(module):
-    """(all weights and buffers, trainable weights) of `module` and its children."""
+def parameter_counts(module):
+    """(total, trainable) as Keras counts them: every weight and buffer of `module` and
+    its children, and the weights that train."""
     parameters = module.parameters()
     buffers = sum(int(np.size(data)) for _, data in module.named_buffers())
     trainable = sum(p.size for p in parameters if p.requires_grad)
@@ -65,6 +72,10 @@ def layer_rows(model, input_shape=None, input_dtype=None):
     shape, dtype = _input_spec(model, input_shape, input_dtype)
     rows = [LayerRow("input", "InputLayer", (None,) + shape[1:], (None,) + shape[1:], 0, 0)]
     active = []  # the layer calls in progress; calls inside a layer are its own business
+    xp = backend.array_module_for()
+    sample = xp.zeros((1,) + shape[1:], dtype=dtype)
+    sample = Tensor(sample) if np.issubdtype(np.dtype(dtype), np.floating) else sample
+    made_by = {}  # id of a traced layer's output -> the layer's name
 
     def traced(module, forward):
         def call(*inputs, **kwargs):
@@ -75,27 +86,46 @@ def layer_rows(model, input_shape=None, input_dtype=None):
                 out = forward(*inputs, **kwargs)
             finally:
                 active.pop()
-            total, trainable = _weight_counts(module)
+            total, trainable = parameter_counts(module)
             rows.append(LayerRow(module.name, type(module).__name__, _batchless(inputs if len(inputs) > 1 else inputs[0]),
-                                 _batchless(out), total, trainable))
+                                 _batchless(out), total, trainable, _producers(inputs, made_by)))
+            made_by[id(out)] = module.name
             return out
         return call
 
     layers = [m for m in model.modules()[1:] if not _is_container(m)]
     was_training = model.training
-    xp = backend.array_module_for()
-    sample = xp.zeros((1,) + shape[1:], dtype=dtype)
     for layer in layers:
         object.__setattr__(layer, "forward", traced(layer, layer.forward))
     model.eval()
     try:
-        with no_grad():
-            model(Tensor(sample) if np.issubdtype(np.dtype(dtype), np.floating) else sample)
+        with layer_by_layer():  # fused modules call each of their layers
+            model(sample)
     finally:
         for layer in layers:
             del layer.__dict__["forward"]
         model.train(was_training)
     return rows
+
+
+def _producers(inputs, made_by):
+    """The rows whose outputs `inputs` come from: each input is followed back through
+    the graph's nodes to a traced layer's output, or to a leaf that is not a weight:
+    the model's input."""
+    found, stack, seen = [], list(inputs), set()
+    while stack:
+        value = stack.pop()
+        if id(value) in seen or isinstance(value, Parameter):
+            continue
+        seen.add(id(value))
+        node = getattr(value, "_node", None)
+        if id(value) in made_by or node is None:
+            name = made_by.get(id(value), "input")
+            if name not in found:
+                found.append(name)
+        else:
+            stack.extend(reversed(node.inputs))
+    return tuple(found)
 
 
 def _format_shape(shape):
@@ -109,10 +139,13 @@ def summary(model, input_shape=None, input_dtype=None, print_fn=print):
     layer name and type, output shape (None for the batch), parameter count, then
     Total / Trainable / Non-trainable params."""
     rows = layer_rows(model, input_shape, input_dtype)
-    total, trainable = _weight_counts(model)
+    total, trainable = parameter_counts(model)
     table = [(f"{r.name} ({r.class_name})", _format_shape(r.output_shape), f"{r.params:,}") for r in rows]
     header = ("Layer (type)", "Output Shape", "Param #")
-    widths = [max(len(cells[i]) for cells in table + [header]) + 3 for i in range(3)]
+    if _branched(rows):
+        table = [cells + (", ".join(row.connected),) for cells, row in zip(table, rows)]
+        header += ("Connected to",)
+    widths = [max(len(cells[i]) for cells in table + [header]) + 3 for i in range(len(header))]
     width = sum(widths)
 
     def line(cells):
@@ -128,6 +161,11 @@ def summary(model, input_shape=None, input_dtype=None, print_fn=print):
     if print_fn is not None:
         print_fn(result)
     return result
+
+
+def _branched(rows):
+    """True unless every layer reads the output of the row just before it."""
+    return any(row.connected != (previous.name,) for previous, row in zip(rows, rows[1:]))
 
 
 def print_layers_dims(model, input_shape=None, input_dtype=None, print_fn=print):

@@ -36,8 +36,10 @@ from minidl.data.text import CharTokenizer
 from minidl.models.summary import print_layers_dims, summary
 from minidl.nn import ELU, BatchNormalization, Dense, Dropout, Embedding, Module
 from minidl.nn.conv import Conv1D
+from minidl.nn.fusion import fusion_enabled
 from minidl.nn.pool import GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalSumPooling1D, MaxPooling1D
 from minidl.nn.recurrent import LSTM
+from minidl.ops.conv import conv1d_elu_pool
 from minidl.ops.dropout import dropout
 from minidl.ops.embedding import embedding
 from minidl.ops.shape import concatenate
@@ -204,9 +206,15 @@ class LSTMConv(URLModel):
 
     def forward(self, ids):
         x = self._embed(ids)
-        for layer in self.layers_after_embedding():
-            x = layer(x)
-        return x
+        if not fusion_enabled():
+            for layer in self.layers_after_embedding():
+                x = layer(x)
+            return x
+        x = self.input_dropout(x)
+        # conv1d -> ELU -> MaxPooling1D as one fused op (kernels' conv1d_elu_pool).
+        x = conv1d_elu_pool(x, self.conv.kernel, self.conv.bias, pooling="max", pool_size=self.pool_size,
+                            alpha=self.elu.alpha)
+        return self.output(self.dropout(self.lstm(self.conv_dropout(x))))
 
     def get_config(self):
         return dict(self._base_config(), lstm_output_size=self.lstm_output_size, filters=self.filters,
@@ -240,7 +248,12 @@ class ConvBranch(Module):
         self.built = True
 
     def forward(self, x):
-        return self.dropout(self.reduce(self.elu(self.conv(x))))
+        if not fusion_enabled():
+            return self.dropout(self.reduce(self.elu(self.conv(x))))
+        # The three layers as one fused op (kernels' conv1d_elu_pool): the same values,
+        # without the (batch, steps, filters) pre-activation.
+        out = conv1d_elu_pool(x, self.conv.kernel, self.conv.bias, pooling=self.pooling, alpha=self.elu.alpha)
+        return self.dropout(out)
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.filters)

@@ -85,7 +85,7 @@ class URLNet(PackedInput, NgramSettings, URLModel):
 
     def __init__(self, max_len=200, emb_dim=32, max_vocab_len=101, max_words=100, max_word_len=20,
                  max_vocabulary=20000, min_count=2, filters=256, kernel_sizes=(3, 4, 5, 6), branch_units=512,
-                 hidden_units=(512, 256, 128), dropout=0.5, l2=0.0, embedding_dropout=0.0, wide=False,
+                 hidden_units=(512, 256, 128), dropout=0.5, l2=None, embedding_dropout=0.0, wide=False,
                  ngram_range=(1, 5), buckets=2**18, max_ngrams=800, lowercase=True, weighting="binary",
                  normalize=True, wide_l2=1e-6, embedding_init=None, name="urlnet"):
         super().__init__(max_len, emb_dim, max_vocab_len, l2, embedding_dropout, name)

@@ -4,6 +4,14 @@ As in Keras, a layer creates its weights lazily in `build(input_shape)`, called 
 first call (or by a container that knows the input shape), so `Dense(64)` needs no input
 size. As in PyTorch, attributes that are Parameters or Modules are registered in order,
 which gives `named_parameters()`, `state_dict()` and `zero_grad()` for free.
+
+Every module also has Keras' model methods, thin calls into `minidl.train`:
+
+    model.compile(optimizer="adam", loss="binary_crossentropy", metrics=["accuracy", "auc"])
+    history = model.fit(x, y, epochs=5, batch_size=64, validation_split=0.1)
+    model.evaluate(x_test, y_test)          # {"loss": ..., "accuracy": ..., "roc_auc": ...}
+    model.predict(x_new)
+    model.summary(input_shape=(None, 75), input_dtype="int32")
 """
 import re
 from collections import OrderedDict
@@ -12,7 +20,7 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor, no_grad
-from minidl.nn import init
+from minidl.nn import budget, init
 
 #: Every Module subclass by class name, filled as classes are defined, so a model's
 #: JSON config can be rebuilt without pickle.
@@ -32,6 +40,16 @@ class Parameter(Tensor):
 
 def _snake_case(name):
     return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])", r"_\1\2", name).lower()
+
+
+class ParameterList(list):
+    """The list `Module.parameters()` returns: a plain list that also knows the module
+    it came from, so an optimiser made from it can tell when the module has since built
+    weights it was not given (a lazily built layer, see `Optimizer.step`)."""
+
+    def __init__(self, parameters, module):
+        super().__init__(parameters)
+        self.module = module
 
 
 class Module:
@@ -70,7 +88,7 @@ class Module:
     def add_weight(self, name, shape, initializer="glorot_uniform", regularizer=None, trainable=True):
         """Create, register and return the Parameter `name` of `shape`, on the current
         device, in the default dtype. `regularizer` is an L2 factor (Keras' l2(x))."""
-        values = init.get(initializer)(tuple(int(n) for n in shape))
+        values = init.get(initializer)(budget.charged(self, name, shape))
         xp = backend.array_module_for()
         data = xp.asarray(np.asarray(values, dtype=backend.default_dtype()))
         parameter = Parameter(data, regularizer=regularizer, trainable=trainable)
@@ -105,6 +123,8 @@ class Module:
             first = inputs[0]
             self.build(first.shape if hasattr(first, "shape") else np.shape(first))
             self.built = True
+            if len(inputs) == 1 and hasattr(first, "dtype") and getattr(self, "input_dtype", None) is None:
+                self.input_dtype = np.dtype(first.dtype).name  # for summary() and io.save: ids stay ids
         return self.forward(*inputs, **kwargs)
 
     def compute_output_shape(self, input_shape):
@@ -152,10 +172,10 @@ class Module:
         return result
 
     def parameters(self):
-        return [p for _, p in self.named_parameters()]
+        return ParameterList([p for _, p in self.named_parameters()], self)
 
     def trainable_parameters(self):
-        return [p for p in self.parameters() if p.requires_grad]
+        return ParameterList([p for p in self.parameters() if p.requires_grad], self)
 
     def named_buffers(self):
         return [
@@ -239,6 +259,76 @@ class Module:
             for name, data in list(module._buffers.items()):
                 module.set_buffer(name, backend.to_device(data, device))
         return self
+
+    # ------------------------------------------------- Keras' model methods
+    def compile(self, optimizer="adam", loss=None, metrics=None, from_logits=None):
+        """Remember how to train and what to report, as Keras' compile does.
+
+        optimizer: "adam" or "sgd" (Keras' defaults), an Optimizer, or a factory called
+            with the parameters once the model is built (functools.partial(Adam, lr=1e-4));
+            a name or factory is made on the first `fit` and kept, so a second `fit`
+            continues with the same optimiser state, as in Keras.
+        loss, from_logits: as `minidl.train.fit`'s.
+        metrics: the names `evaluate` returns besides the loss ("accuracy", "roc_auc"
+            or the progress bar's "auc", "f1", ...); None returns every metric."""
+        self._compiled = {"optimizer": optimizer, "loss": loss, "metrics": metrics, "from_logits": from_logits}
+        return self
+
+    def _compile_setting(self, name, default=None):
+        return self.__dict__.get("_compiled", {}).get(name, default)
+
+    def fit(self, x, y, **options):
+        """`minidl.train.fit(self, x, y, ...)` with the compiled optimizer, loss and
+        from_logits; returns the History."""
+        from minidl.optim import Optimizer
+        from minidl.train.loop import OPTIMIZERS, fit
+
+        optimizer = options.pop("optimizer", self._compile_setting("optimizer")) or "adam"
+        if not isinstance(optimizer, Optimizer):
+            make = OPTIMIZERS.get(optimizer.lower()) if isinstance(optimizer, str) else optimizer
+            if make is None:
+                raise ValueError(f"fit: unknown optimizer {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+
+            def made_once(parameters):
+                made = make(parameters)
+                self.__dict__.setdefault("_compiled", {})["optimizer"] = made
+                return made
+            optimizer = made_once
+        options.setdefault("loss", self._compile_setting("loss"))
+        options.setdefault("from_logits", self._compile_setting("from_logits"))
+        return fit(self, x, y, optimizer=optimizer, **options)
+
+    def evaluate(self, x, y, **options):
+        """`minidl.train.evaluate(self, x, y, ...)`: the loss and the compiled metrics
+        (every metric when none were compiled), as a dict."""
+        from minidl.train.loop import evaluate
+        from minidl.train.progress import logged_name
+
+        options.setdefault("loss", self._compile_setting("loss"))
+        options.setdefault("from_logits", self._compile_setting("from_logits"))
+        scores = evaluate(self, x, y, **options)
+        wanted = self._compile_setting("metrics")
+        if wanted is None:
+            return scores
+        names = [logged_name(name) for name in wanted]
+        unknown = [name for name in names if name not in scores]
+        if unknown:
+            raise ValueError(f"evaluate: no metric {', '.join(map(repr, unknown))} for this model; "
+                             f"known: {', '.join(scores)}")
+        return {name: scores[name] for name in ["loss", *names]}
+
+    def predict(self, x, **options):
+        """`minidl.train.predict(self, x, ...)`: the probabilities, as a NumPy array."""
+        from minidl.train.loop import predict
+
+        options.setdefault("from_logits", self._compile_setting("from_logits"))
+        return predict(self, x, **options)
+
+    def summary(self, input_shape=None, input_dtype=None, print_fn=print):
+        """Print and return Keras' summary table (`minidl.models.summary`)."""
+        from minidl.models.summary import summary
+
+        return summary(self, input_shape=input_shape, input_dtype=input_dtype, print_fn=print_fn)
 
     # ----------------------------------------------------------------- config
     def get_config(self):

@@ -135,3 +135,71 @@ def conv2d(x, kernel, bias=None, stride=1, padding="valid", dilation=1):
     bias (c_out,) -> (batch, out_h, out_w, c_out); stride and dilation an int or a
     (rows, columns) pair; padding 'valid' or 'same' as TensorFlow."""
     return _convolve("conv2d", x, kernel, bias, stride, padding, dilation, ("height", "width"))
+
+
+class ConvELUPool1D(Function):
+    """The fused convolution branch: y = pool(elu(conv1d(x, kernel, 'same') + bias)),
+    the pool a sum, maximum or average over windows of `window` steps (kernels'
+    conv1d_elu_pool_*). Backward: d z = d y * p * elu'(z), with p the pool's share of
+    each step (1, 1 / window, or 1 at the maximum alone), then the convolution's own
+    gradients of z (see Convolution). Nothing of the size of z is kept for backward:
+    the kernels compute z again (or, for the maximum, keep the step of each maximum)."""
+
+    @staticmethod
+    def forward(ctx, x, kernel, bias, alpha, pooling, window):
+        save = any(ctx.needs_input_grad)
+        forward = get_kernel("conv", "conv1d_elu_pool_forward", x, kernel)
+        y, argmax = forward(x, kernel, bias, alpha, pooling, window, save)
+        if save:
+            ctx.save(x, kernel, bias, y, argmax)
+            ctx.settings = (alpha, pooling, window)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, kernel, bias, y, argmax = ctx.saved
+        backward = get_kernel("conv", "conv1d_elu_pool_backward", grad, x, kernel)
+        return backward(grad, x, kernel, bias, *ctx.settings, y, argmax)
+
+
+def conv1d_elu_pool(x, kernel, bias, pooling="sum", pool_size=None, alpha=1.0):
+    """A convolution branch as one op: Conv1D(padding='same') + bias -> ELU(alpha) ->
+    a reduction over time: x (batch, length, c_in), kernel (k, c_in, filters), bias
+    (filters,) -> (batch, filters) with pool_size None (one reduction over the whole
+    sequence, as GlobalMaxPooling1D), else (batch, length // pool_size, filters) over
+    windows of pool_size steps (as MaxPooling1D(pool_size) with padding 'valid').
+    pooling 'sum', 'max' or 'average'. Equal to composing the four ops, and faster:
+    the Numba kernel never builds the (batch, length, filters) pre-activation.
+
+    >>> import numpy as np, minidl
+    >>> x = minidl.tensor(np.arange(5.0).reshape(1, 5, 1))       # 0 1 2 3 4
+    >>> kernel, bias = minidl.tensor(np.ones((3, 1, 1))), minidl.tensor(np.array([-3.0]))
+    >>> conv1d_elu_pool(x, kernel, bias, pooling="max").numpy().ravel().tolist()   # max of elu([-2, 0, 3, 6, 4])
+    [6.0]
+    """
+    from minidl.kernels.reference.conv import BRANCH_POOLINGS
+
+    x, kernel, bias = as_tensor(x), as_tensor(kernel), as_tensor(bias)
+    op = "conv1d_elu_pool"
+    if x.ndim != 3:
+        raise ValueError(f"{op}: input must be (batch, length, channels), got shape {x.shape}")
+    if kernel.ndim != 3:
+        raise ValueError(f"{op}: kernel must be (kernel_length, in_channels, filters), got shape {kernel.shape}")
+    if x.shape[-1] != kernel.shape[1]:
+        raise ValueError(f"{op}: input has {x.shape[-1]} channels, kernel expects {kernel.shape[1]}")
+    if bias.shape != (kernel.shape[2],):
+        raise ValueError(f"{op}: bias must have shape ({kernel.shape[2]},) for {kernel.shape[2]} filters, "
+                         f"got {bias.shape}")
+    if not x.dtype == kernel.dtype == bias.dtype:
+        raise TypeError(f"{op}: input, kernel and bias must share one dtype, got {x.dtype}, {kernel.dtype}, "
+                        f"{bias.dtype}")
+    if pooling not in BRANCH_POOLINGS:
+        raise ValueError(f"{op}: pooling must be one of {', '.join(BRANCH_POOLINGS)}, got {pooling!r}")
+    if not alpha > 0:
+        raise ValueError(f"{op}: alpha must be positive, got {alpha}")
+    length = x.shape[1]
+    window = length if pool_size is None else positive_ints(op, "pool_size", pool_size, 1)[0]
+    if window > length:
+        raise ValueError(f"{op}: the pool of size {window} is longer than the input length {length}")
+    out = ConvELUPool1D.apply(x, kernel, bias, alpha=float(alpha), pooling=pooling, window=window)
+    return out[:, 0] if pool_size is None else out

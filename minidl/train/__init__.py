@@ -1,15 +1,19 @@
 """Training and evaluation: fit / evaluate / predict for any minidl.nn.Module,
-callbacks, classification metrics, the progress bar, and plots (matplotlib, optional).
+callbacks, resumable runs, classification metrics, the progress bar, and plots
+(matplotlib, optional).
 
     from minidl.train import fit, evaluate, predict, EarlyStopping, ModelCheckpoint
 """
 from minidl.train import metrics
 from minidl.train.callbacks import (Callback, CSVLogger, EarlyStopping, History, ModelCheckpoint, Monitor,
                                     ReduceLROnPlateau)
+from minidl.train.checkpoint import BackupAndRestore
+from minidl.train.divergence import TrainingDiverged
 from minidl.train.loop import evaluate, fit, predict
 from minidl.train.objectives import LOSSES, Objective, outputs_logits, resolve_objective
 
 __all__ = [
-    "CSVLogger", "Callback", "EarlyStopping", "History", "LOSSES", "ModelCheckpoint", "Monitor", "ReduceLROnPlateau",
-    "Objective", "evaluate", "fit", "metrics", "outputs_logits", "predict", "resolve_objective",
+    "BackupAndRestore", "CSVLogger", "Callback", "EarlyStopping", "History", "LOSSES", "ModelCheckpoint", "Monitor",
+    "ReduceLROnPlateau", "Objective", "TrainingDiverged", "evaluate", "fit", "metrics", "outputs_logits", "predict",
+    "resolve_objective",
 ]

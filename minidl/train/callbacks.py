@@ -15,6 +15,7 @@ import math
 import os
 
 from minidl import io
+from minidl.train.progress import logged_name
 
 #: Metrics where larger is better; any other name (loss) is minimised under mode="auto".
 _MAXIMISED = ("accuracy", "acc", "auc", "precision", "recall", "f1", "tpr")
@@ -68,9 +69,10 @@ class History(dict, Callback):
 class Monitor:
     """Tracks the best value of one logged metric.
 
-    mode: "min", "max" or "auto" (max for accuracy, AUC, precision, recall, F1, TPR;
-    min otherwise). A value improves on the best when it beats it by more than
-    min_delta (Keras' rule); NaN never improves."""
+    monitor: the metric's logged name ("val_roc_auc") or the progress bar's short one
+    ("val_auc"). mode: "min", "max" or "auto" (max for accuracy, AUC, precision,
+    recall, F1, TPR; min otherwise). A value improves on the best when it beats it by
+    more than min_delta (Keras' rule); NaN never improves."""
 
     def __init__(self, monitor, mode="auto", min_delta=0.0):
         if mode not in ("auto", "min", "max"):
@@ -78,6 +80,7 @@ class Monitor:
         if mode == "auto":
             mode = "max" if any(word in monitor for word in _MAXIMISED) else "min"
         self.monitor, self.mode, self.min_delta = monitor, mode, abs(float(min_delta))
+        self._names = dict.fromkeys((monitor, logged_name(monitor)))  # either may be logged
         self.reset()
 
     def reset(self):
@@ -86,11 +89,12 @@ class Monitor:
 
     def current(self, logs, owner):
         """The monitored value from `logs`; a clear error when it is not logged."""
-        if self.monitor not in (logs or {}):
-            available = ", ".join(sorted(logs or {})) or "none"
-            raise ValueError(f"{owner}: the metric {self.monitor!r} is not logged (available: {available}); "
-                             "validation metrics need validation_data or validation_split")
-        return float(logs[self.monitor])
+        for name in self._names:
+            if name in (logs or {}):
+                return float(logs[name])
+        available = ", ".join(sorted(logs or {})) or "none"
+        raise ValueError(f"{owner}: the metric {self.monitor!r} is not logged (available: {available}); "
+                         "validation metrics need validation_data or validation_split")
 
     def improves(self, value):
         if self.mode == "min":
@@ -111,7 +115,8 @@ class EarlyStopping(Callback):
     restore_best_weights: when training ends (stopped early or not), give the model the
     weights and buffers of its best epoch (Keras 2 restores only when it stops early).
     `stopped_epoch` is the epoch training stopped at (None if it ran to the end);
-    `best_epoch` the epoch of the best value."""
+    `best_epoch` the epoch of the best value. `state_dict()` / `load_state_dict()` carry
+    the count over to a resumed run (BackupAndRestore)."""
 
     def __init__(self, monitor="val_loss", min_delta=0.0, patience=0, mode="auto", restore_best_weights=False):
         if patience < 0:
@@ -139,6 +144,15 @@ class EarlyStopping(Callback):
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
             self.model.load_state_dict(self.best_weights)
+
+    def state_dict(self):
+        """The count so far as JSON data (the best weights are not in it)."""
+        return {"best": self.monitor.best, "wait": self.wait, "best_epoch": self.best_epoch}
+
+    def load_state_dict(self, state, best_weights=None):
+        """Continue from `state_dict()`'s values and the best epoch's weights."""
+        self.monitor.best, self.wait, self.best_epoch = float(state["best"]), int(state["wait"]), state["best_epoch"]
+        self.best_weights = best_weights
 
 
 class ReduceLROnPlateau(Callback):

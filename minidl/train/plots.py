@@ -1,6 +1,6 @@
 """Figures as PNG files: training curves, the ROC curve, a confusion matrix.
 
-Needs matplotlib (`pip install minidl[plot]`). Figures are drawn on matplotlib's Agg
+Needs matplotlib (`pip install -e ".[plot]"`). Figures are drawn on matplotlib's Agg
 canvas directly, without pyplot, so nothing here changes the user's global backend or
 opens a window.
 """
@@ -15,7 +15,7 @@ def _figure(width=6.4, height=4.8):
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError as error:
-        raise ImportError("plots need matplotlib: install it with `pip install minidl[plot]`") from error
+        raise ImportError('plots need matplotlib: install it with `pip install -e ".[plot]"`') from error
     figure = Figure(figsize=(width, height), dpi=100)
     FigureCanvasAgg(figure)
     return figure
@@ -29,13 +29,20 @@ def _save(figure, path):
 
 def plot_history(history, path, metrics_shown=None, title=None):
     """Training curves from `fit`'s History (or any {name: [per-epoch values]}): one
-    panel per metric, training and validation ("val_" twin) together.
-    metrics_shown: the metric names to draw (default: every training metric logged)."""
+    panel per metric, training and validation ("val_" twin) together, epochs on whole
+    numbers. metrics_shown: the metric names to draw (default: every training metric
+    logged)."""
+    return _save(history_figure(history, metrics_shown, title), path)
+
+
+def history_figure(history, metrics_shown=None, title=None):
+    """The figure `plot_history` saves."""
     names = metrics_shown or [name for name in history if not name.startswith("val_")]
     names = [name for name in names if name in history or f"val_{name}" in history]
     if not names:
         raise ValueError("plot_history: no metric to plot (the history is empty)")
     figure = _figure(4.0 * len(names), 3.6)
+    from matplotlib.ticker import MaxNLocator  # after _figure, which says how to install matplotlib
     for position, name in enumerate(names, start=1):
         axes = figure.add_subplot(1, len(names), position)
         for key, label in ((name, "training"), (f"val_{name}", "validation")):
@@ -43,12 +50,13 @@ def plot_history(history, path, metrics_shown=None, title=None):
                 values = history[key]
                 axes.plot(np.arange(1, len(values) + 1), values, marker="o", label=label)
         axes.set_xlabel("epoch")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even just one
         axes.set_title(name)
         axes.grid(alpha=0.3)
         axes.legend()
     if title:
         figure.suptitle(title)
-    return _save(figure, path)
+    return figure
 
 
 def plot_roc(y_true, scores, path, label=None, log_fpr=False, title="ROC curve"):

@@ -10,6 +10,13 @@ import time
 
 #: Short names for the bar; other metrics keep their own.
 ABBREVIATIONS = {"accuracy": "acc", "roc_auc": "auc", "val_accuracy": "val_acc", "val_roc_auc": "val_auc"}
+_FULL_NAMES = {short: name for name, short in ABBREVIATIONS.items()}
+
+
+def logged_name(name):
+    """The name `fit` logs a metric under, from the bar's short name or the full one
+    ("val_auc" -> "val_roc_auc", "acc" -> "accuracy"): one vocabulary for both."""
+    return _FULL_NAMES.get(name, name)
 
 
 def format_duration(seconds):

@@ -1,5 +1,6 @@
-"""Launched by tests/test_distributed.py as `mpiexec -n 2 python score.py OUT`: batch
-scoring with predict and evaluate spread over the ranks. Each rank writes
+"""Launched by tests/test_distributed.py as `mpiexec -n 2 python score.py OUT HOLDER`: batch
+scoring with predict and evaluate spread over the ranks, the data on every rank (HOLDER
+"every") or on rank 0 alone ("root", the others pass None). Each rank writes
 OUT/rank<r>.npz (the probabilities it got back) and OUT/rank<r>.json (evaluate's
 metrics). The test builds the same model and data from this module."""
 import json
@@ -25,8 +26,10 @@ def make_model_and_data():
     return model, x, y
 
 
-def main(out):
+def main(out, holder):
     model, x, y = make_model_and_data()
+    if holder == "root" and world().rank > 0:
+        x = y = None
     probabilities = predict(model, x, batch_size=BATCH, distributed="auto")
     scores = evaluate(model, x, y, batch_size=BATCH, distributed="auto")
     rank = world().rank
@@ -35,4 +38,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])

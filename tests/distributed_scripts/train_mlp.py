@@ -1,6 +1,8 @@
-"""Launched by tests/test_distributed.py as `mpiexec -n 2 python train_mlp.py OUT`: a
-data-parallel fit of a small float64 MLP without dropout, 16 samples per rank and step,
-with validation data, a checkpoint every epoch and a CSV log.
+"""Launched by tests/test_distributed.py as `mpiexec -n 2 python train_mlp.py OUT HOLDER`:
+a data-parallel fit of a small float64 MLP without dropout, 16 samples per rank and step,
+with validation data, a checkpoint every epoch and a CSV log. HOLDER "every" gives every
+rank the data; "root" gives it to rank 0 alone (the others pass None), which sends each
+rank its samples.
 
 Each rank writes OUT/rank<r>.npz (its final parameters) and OUT/rank<r>.json (its
 History and the ids of the samples it trained on, per epoch). The callbacks' paths name
@@ -70,19 +72,20 @@ def make_model():
     return model, recorder
 
 
-def main(out):
+def main(out, holder):
     minidl.set_default_dtype(np.float64)
     model, recorder = make_model()
-    x, y, x_val, y_val = make_data()
     rank = world().rank
+    x, y, x_val, y_val = make_data() if holder == "every" or rank == 0 else (None, None, None, None)
     ids = EpochIds(recorder)
     callbacks = [ids, ModelCheckpoint(out / f"checkpoint-rank{rank}-{{epoch}}.mdl", save_best_only=False),
                  CSVLogger(out / f"log-rank{rank}.csv")]
     history = fit(model, x, y, epochs=EPOCHS, batch_size=BATCH_PER_RANK, optimizer=OPTIMIZER,
-                  validation_data=(x_val, y_val), callbacks=callbacks, verbose=2, distributed="auto")
+                  validation_data=None if x_val is None else (x_val, y_val), callbacks=callbacks, verbose=2,
+                  distributed="auto")
     np.savez(out / f"rank{rank}.npz", *[p.numpy() for p in model.parameters()])
     (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs}))
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(Path(sys.argv[1]), sys.argv[2])

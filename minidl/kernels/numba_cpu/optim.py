@@ -13,7 +13,7 @@ from numba import njit, prange
 from minidl.kernels.numba_cpu.threads import threads_for
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _adam(param, grad, m, v, lr_t, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon):
     for i in prange(param.size):
         g = grad[i]
@@ -22,7 +22,7 @@ def _adam(param, grad, m, v, lr_t, beta_1, one_minus_beta_1, beta_2, one_minus_b
         param[i] -= lr_t * m[i] / (np.sqrt(v[i]) + epsilon)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _adam_rows(param, rows, grad_rows, m, v, lr_t, beta_1, one_minus_beta_1, beta_2, one_minus_beta_2, epsilon):
     for k in prange(rows.size):
         row = rows[k]
@@ -33,13 +33,13 @@ def _adam_rows(param, rows, grad_rows, m, v, lr_t, beta_1, one_minus_beta_1, bet
             param[row, d] -= lr_t * m[row, d] / (np.sqrt(v[row, d]) + epsilon)
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sgd(param, grad, lr):
     for i in prange(param.size):
         param[i] -= lr * grad[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sgd_momentum(param, grad, velocity, lr, momentum, nesterov):
     for i in prange(param.size):
         g = grad[i]
@@ -47,14 +47,14 @@ def _sgd_momentum(param, grad, velocity, lr, momentum, nesterov):
         param[i] += momentum * velocity[i] - lr * g if nesterov else velocity[i]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sgd_rows(param, rows, grad_rows, lr):
     for k in prange(rows.size):
         for d in range(param.shape[1]):
             param[rows[k], d] -= lr * grad_rows[k, d]
 
 
-@njit(parallel=True, cache=True)
+@njit(parallel=True, cache=True, error_model="numpy")
 def _sgd_momentum_rows(param, rows, grad_rows, velocity, lr, momentum, nesterov):
     for k in prange(rows.size):
         row = rows[k]

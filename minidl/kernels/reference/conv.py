@@ -11,8 +11,13 @@ stride (sh, sw), padding ((top, bottom), (left, right)) of zeros, dilation (dh, 
 The loop runs over the kernel's taps (i, j): each tap is one BLAS product of a strided
 view of the padded input, (batch*out_h*out_w, c_in) @ (c_in, c_out). There are only
 kh*kw taps, so the Python loop is short and the work stays in BLAS.
+
+The fused branch, conv1d_elu_pool_*, is the URL models' convolution, bias, ELU and
+reduction over time in one kernel pair, so that a target can run it without keeping the
+pre-activation (see there).
 """
 from minidl.backend import get_array_module
+from minidl.kernels.reference.activation import elu_forward
 
 
 def padded(x, padding, fill=0.0):
@@ -79,3 +84,92 @@ def conv2d_backward(grad, x, kernel, stride, padding, dilation):
             grad_kernel[i, j] = xp.tensordot(x_pad[window], grad, axes=spatial_axes)
             grad_x_pad[window] += xp.tensordot(grad, kernel[i, j], axes=([3], [1]))
     return unpadded(grad_x_pad, padding, x.shape[1], x.shape[2]), grad_kernel
+
+
+# ------------------------------------------------------- fused 1D convolution branch
+#: The reductions over time the fused branch offers, by name.
+BRANCH_POOLINGS = ("sum", "max", "average")
+
+
+def same_padding_1d(kernel_size):
+    """(before, after) zeros of 'same' padding at stride 1, as TensorFlow: an even
+    kernel pads one more at the end."""
+    return (kernel_size - 1) // 2, kernel_size // 2
+
+
+def _branch_pre_activation(x, kernel, bias):
+    """z = conv1d(x, kernel, 'same') + bias: (batch, time, filters), tap by tap."""
+    xp = get_array_module(x)
+    steps, size = x.shape[1], kernel.shape[0]
+    before, after = same_padding_1d(size)
+    x_pad = xp.pad(x, ((0, 0), (before, after), (0, 0)))
+    z = xp.zeros((x.shape[0], steps, kernel.shape[2]), dtype=x.dtype) + bias
+    for j in range(size):
+        z += x_pad[:, j:j + steps] @ kernel[j]
+    return z
+
+
+def _windows(array, window):
+    """(batch, time, filters) -> (batch, time // window, window, filters): the complete
+    windows of `window` steps (steps after the last complete one are dropped, as
+    pooling with padding 'valid' does)."""
+    count = array.shape[1] // window
+    return array[:, :count * window].reshape(array.shape[0], count, window, array.shape[2])
+
+
+def conv1d_elu_pool_forward(x, kernel, bias, alpha, pooling, window, save):
+    """A convolution branch in one op:
+
+        y[n, w, f] = pool over t in window w of elu(z[n, t, f]),
+        z = conv1d(x, kernel, padding='same') + bias
+
+    x (batch, time, c_in), kernel (k, c_in, filters), bias (filters,); windows of
+    `window` steps (window = time: one global reduction); pooling 'sum', 'max' or
+    'average'. Returns y (batch, time // window, filters) and, for 'max' with `save`,
+    the step of each maximum (batch, time // window, filters), else None.
+    """
+    xp = get_array_module(x)
+    windows = _windows(elu_forward(_branch_pre_activation(x, kernel, bias), alpha), window)
+    if pooling == "max":
+        argmax = windows.argmax(axis=2)
+        y = xp.take_along_axis(windows, argmax[:, :, None], axis=2)[:, :, 0]
+        steps = argmax + (xp.arange(windows.shape[1]) * window)[None, :, None]
+        return y, steps.astype(xp.int32) if save else None
+    y = windows.sum(axis=2)
+    return (y / window if pooling == "average" else y), None
+
+
+def conv1d_elu_pool_backward(grad, x, kernel, bias, alpha, pooling, window, y, argmax):
+    """Gradients of conv1d_elu_pool_forward, the pre-activation computed again:
+
+        d z[n, t, f] = d y[n, w(t), f] * p[n, t, f] * elu'(z[n, t, f]),
+        elu'(z) = 1 (z > 0) or alpha e^z,
+
+    with p = 1 (sum), 1 / window (average) or 1 at the window's maximum and 0 elsewhere
+    (max); then d kernel[j] = sum_{n,t} x_pad[n, t + j]^T d z[n, t], d bias = sum d z and
+    d x_pad[n, t + j] += d z[n, t] @ kernel[j]^T, the padding cut off.
+    Returns (grad_x, grad_kernel, grad_bias).
+    """
+    xp = get_array_module(x)
+    batch, steps, _ = x.shape
+    size, filters = kernel.shape[0], kernel.shape[2]
+    z = _branch_pre_activation(x, kernel, bias)
+    slope = xp.where(z > 0, 1, alpha * xp.exp(xp.minimum(z, 0))).astype(x.dtype)
+    count = steps // window
+    spread = xp.zeros((batch, steps, filters), dtype=x.dtype)
+    if pooling == "max":
+        rows, windows, columns = xp.meshgrid(xp.arange(batch), xp.arange(count), xp.arange(filters), indexing="ij")
+        spread[rows, argmax, columns] = grad
+    else:
+        share = grad / window if pooling == "average" else grad
+        spread[:, :count * window] = xp.repeat(share, window, axis=1)
+    grad_z = spread * slope
+    before, after = same_padding_1d(size)
+    x_pad = xp.pad(x, ((0, 0), (before, after), (0, 0)))
+    grad_x_pad = xp.zeros_like(x_pad)
+    grad_kernel = xp.empty_like(kernel)
+    flat_grad = grad_z.reshape(batch * steps, filters)
+    for j in range(size):
+        grad_kernel[j] = x_pad[:, j:j + steps].reshape(batch * steps, -1).T @ flat_grad
+        grad_x_pad[:, j:j + steps] += grad_z @ kernel[j].T
+    return grad_x_pad[:, before:before + steps], grad_kernel, grad_z.sum(axis=(0, 1))
