@@ -8,6 +8,7 @@ import math
 import subprocess
 import sys
 from contextlib import redirect_stderr
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +17,7 @@ from benchmarks import compare, end_to_end, report, timing
 from minidl.data import CharTokenizer, load_url_csv, normalize_url
 from minidl.kernels import parallelism
 
-REPO = compare.__file__.rsplit("/benchmarks/", 1)[0]
+REPO = Path(__file__).resolve().parents[1]
 
 
 # ------------------------------------------------------------------- options
@@ -268,3 +269,14 @@ def test_the_end_to_end_row_is_held_to_this_run_s_training_step(record):
     assert compare._step_ms_per_sample(record["rows"], "conv_fully", "2") == pytest.approx(12.0 / 32)
     assert compare._step_ms_per_sample(record["rows"], "conv_fully", "1") == pytest.approx(18.0 / 32)
 
+
+
+def test_the_docs_page_has_the_markers_the_table_goes_between(record, tmp_path):
+    page = tmp_path / "benchmarks.md"
+    original = (REPO / "docs" / "benchmarks.md").read_text()
+    page.write_text(original)
+    report.write_markdown(page, report.markdown(record))
+    filled = page.read_text()
+    assert filled.startswith(original.split(report.MARKERS[0])[0])
+    assert filled.endswith(report.MARKERS[1] + original.split(report.MARKERS[1])[1])
+    assert "| conv_fully | train b32 |" in filled
