@@ -1,28 +1,40 @@
-"""minidl against PyTorch on the three seed URL models, on the same threads.
+"""minidl against PyTorch on the three seed URL models, on 2 threads and on 1 in one run.
 
-    python -m benchmarks.compare [--quick] [--json out.json] [--threads 2] [--blas-threads N]
-                                 [--models conv_fully ...] [--no-memory]
+Two threads are what a user gets without flags on a two-core machine.
+
+    python -m benchmarks.compare [--quick] [--threads 2,1] [--models conv_fully ...]
+                                 [--no-memory] [--no-end-to-end] [--json out.json]
+                                 [--markdown docs/benchmarks.md]
     python -m benchmarks.compare --profile conv_fully:train:256 [--profile-clock cpu]
+    chrt -f 10 python -m benchmarks.compare ...   # on a shared machine: see benchmarks/README.md
 
 Rows: a training step at batch 32 and 256 (forward, BCE + L2, backward, Adam) and
-inference at batch 1 and 1024, for each model. Columns: minidl's and PyTorch's median
-milliseconds (interleaved, see benchmarks.timing), their ratio, and the achieved
-GFLOP/s of each (products only, benchmarks.models.forward_flops) as a fraction of the
-float32 matmul peak measured with NumPy at the start of the same run. Then the peak
-memory a training step at batch 256 adds, each framework in its own fresh process (see
-benchmarks.timing.peak_rss_growth).
+inference at batch 1 and 1024, for each model. Each case is (framework, thread count);
+the cases of a row are interleaved (benchmarks.timing) and each sample runs after
+`set_threads` gave both frameworks that case's count, outside the timed part. Columns,
+per thread count: minidl's and PyTorch's median milliseconds, their ratio, and the
+achieved GFLOP/s of each (products only, benchmarks.models.forward_flops) as a fraction
+of the float32 matmul peak measured with NumPy on as many threads at the start of the
+same run. Then the peak memory a training step at batch 256 adds, each framework in its
+own fresh process (see benchmarks.timing.peak_rss_growth), on the first thread count;
+then the end-to-end row (benchmarks.end_to_end): `minidl train`'s path from a CSV per
+training sample, against a PyTorch loop and against minidl's own train b32 row.
 
-`--profile MODEL:ROW:BATCH` runs cProfile over a few of minidl's steps instead and
-prints the functions that take the most time.
+`--profile MODEL:ROW:BATCH` runs cProfile over a few of minidl's steps instead (on the
+first thread count) and prints the functions that take the most time.
 """
 import argparse
 import cProfile
 import json
+import os
 import pstats
+import shlex
+import statistics
 import sys
+import tempfile
 import time
 
-from benchmarks import timing
+from benchmarks import end_to_end, report, timing
 
 #: benchmarks.models.MODEL_NAMES, repeated here because that module needs PyTorch to
 #: import, and --help must answer without it.
@@ -53,48 +65,88 @@ def _steps(name, kind, size):
     return cases, models.forward_flops(ours) * size
 
 
-def run_rows(names, repeats, peak):
+def _set_case_threads(label):
+    """interleaved's prepare: give both frameworks the case's thread count."""
+    timing.set_threads(int(label[1]))
+
+
+def run_rows(names, threads, repeats, peaks, default):
+    """The model rows, each a dict with per thread count minidl's and PyTorch's timing."""
+    print("\n".join(report.row_header(threads, default)))
     rows = []
     for name in names:
         for kind, size in ROWS:
-            cases, flops = _steps(name, kind, size)
-            timings = timing.interleaved(cases, repeats)
-            row = {"model": name, "row": f"{kind} b{size}", "flops": flops}
-            for framework, measured in timings.items():
-                gflops = flops / measured.median / 1e9
-                row[framework] = dict(measured.as_dict(), gflops=gflops, peak_fraction=gflops / peak)
-            row["ratio"] = timings["minidl"].median / timings["torch"].median
+            steps, flops = _steps(name, kind, size)
+            cases = {(framework, count): step for count in threads for framework, step in steps.items()}
+            measured = timing.interleaved(cases, repeats, prepare=_set_case_threads)
+            row = {"model": name, "row": f"{kind} b{size}", "flops": flops, "by_threads": {}}
+            for count in threads:
+                cell = {}
+                for framework in steps:
+                    gflops = flops / measured[framework, count].median / 1e9
+                    cell[framework] = dict(measured[framework, count].as_dict(), gflops=gflops,
+                                           peak_fraction=gflops / peaks[count])
+                cell["ratio"] = measured["minidl", count].median / measured["torch", count].median
+                row["by_threads"][count] = cell
             rows.append(row)
-            print(_format_row(row), flush=True)
+            print(report.format_row(row, threads), flush=True)
     return rows
 
 
-HEADER = (f"{'model':<12} {'row':<11} {'minidl ms':>10} {'torch ms':>10} {'ratio':>6}   "
-          f"{'minidl GFLOP/s':>15} {'torch GFLOP/s':>15}")
-
-
-def _format_row(row):
-    ours, theirs = row["minidl"], row["torch"]
-    return (f"{row['model']:<12} {row['row']:<11} {ours['median_ms']:>10.3f} {theirs['median_ms']:>10.3f} "
-            f"{row['ratio']:>6.2f}   {ours['gflops']:>7.1f} ({ours['peak_fraction']:>4.0%}) "
-            f"{theirs['gflops']:>7.1f} ({theirs['peak_fraction']:>4.0%})")
-
-
-def run_memory(names, thread_arguments):
-    """Peak MiB a training step at MEMORY_BATCH adds, per model and framework."""
-    results = []
-    print(f"\npeak memory of a training step at batch {MEMORY_BATCH} (MiB over the resident size before it)")
-    print(f"{'model':<12} {'minidl':>8} {'torch':>8} {'ratio':>6}")
+def run_memory(names, count):
+    """Peak MiB a training step at MEMORY_BATCH adds, per model and framework, on `count` threads."""
+    memory = {"threads": count, "batch": MEMORY_BATCH, "rows": []}
+    print("\n" + "\n".join(report.memory_header(memory)))
     for name in names:
         measured = {framework: timing.measure_in_subprocess(
-            "benchmarks.compare", ["--probe-memory", framework, name, str(MEMORY_BATCH), *thread_arguments])
+            "benchmarks.compare", ["--probe-memory", framework, name, str(MEMORY_BATCH), "--threads", count])
             for framework in ("minidl", "torch")}
-        row = {"model": name, "batch": MEMORY_BATCH, "minidl_mib": measured["minidl"]["mib"],
-               "torch_mib": measured["torch"]["mib"]}
+        row = {"model": name, "minidl_mib": measured["minidl"]["mib"], "torch_mib": measured["torch"]["mib"]}
         row["ratio"] = row["minidl_mib"] / row["torch_mib"]
-        results.append(row)
-        print(f"{name:<12} {row['minidl_mib']:>8.1f} {row['torch_mib']:>8.1f} {row['ratio']:>6.2f}", flush=True)
-    return results
+        memory["rows"].append(row)
+        print(report.format_memory(row), flush=True)
+    return memory
+
+
+def _step_ms_per_sample(rows, name, count):
+    """minidl's own training step per sample, from this run's train row at the end-to-end batch size."""
+    label = f"train b{end_to_end.BATCH_SIZE}"
+    row = next(row for row in rows if row["model"] == name and row["row"] == label)
+    return row["by_threads"][count]["minidl"]["median_ms"] / end_to_end.BATCH_SIZE
+
+
+def run_end_to_end(names, threads, repeats, rows, default, csv_rows):
+    """The end-to-end row per model: ms per training sample of minidl's path from a
+    generated CSV and of a PyTorch loop over the same arrays, interleaved as the rows are."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = end_to_end.write_url_csv(os.path.join(folder, "urls.csv"), csv_rows)
+        train, validation, tokenizer, _ = end_to_end.load_and_split(path)
+        record = {"csv_rows": csv_rows, "epochs": end_to_end.EPOCHS, "batch_size": end_to_end.BATCH_SIZE,
+                  "train_samples": len(train[1]), "rows": []}
+        print("\n" + "\n".join(report.end_to_end_header(record, threads, default)))
+        samples = len(train[1]) * end_to_end.EPOCHS
+        for name in names:
+            phases = {count: [] for count in threads}
+            cases = {}
+            for count in threads:
+                cases["minidl", count] = end_to_end.minidl_run(path, name, phases=phases[count])
+                cases["torch", count] = end_to_end.torch_run(name, train, validation, tokenizer.vocab_size)
+            measured = timing.interleaved(cases, repeats, warmup=1, prepare=_set_case_threads)
+            row = {"model": name, "by_threads": {}}
+            for count in threads:
+                timed = phases[count][1:]  # the first call was the warm-up
+                cell = {framework: dict(measured[framework, count].as_dict(),
+                                        ms_per_sample=measured[framework, count].median * 1e3 / samples)
+                        for framework in ("minidl", "torch")}
+                cell["minidl"]["phases_ms"] = {phase: 1e3 * statistics.median(call[phase] for call in timed)
+                                               for phase in timed[0]}
+                cell["vs_torch"] = cell["minidl"]["ms_per_sample"] / cell["torch"]["ms_per_sample"]
+                cell["step_ms_per_sample"] = _step_ms_per_sample(rows, name, count)
+                cell["vs_step"] = cell["minidl"]["ms_per_sample"] / cell["step_ms_per_sample"]
+                row["by_threads"][count] = cell
+            record["rows"].append(row)
+            print(report.format_end_to_end(row, threads), flush=True)
+    return record
 
 
 def probe_memory(framework, name, size):
@@ -124,35 +176,69 @@ def profile(spec, clock="wall", steps=5, top=25):
     pstats.Stats(profiler).sort_stats("tottime").print_stats(top)
 
 
-def main(argv=None):
+def build_parser():
     parser = argparse.ArgumentParser(prog="python -m benchmarks.compare", description=__doc__.splitlines()[0])
     timing.add_run_options(parser)
+    parser.add_argument("--threads", type=timing.thread_counts, default=(2, 1), metavar="LIST",
+                        help="the thread counts to measure, interleaved, each given to both frameworks "
+                             "(default 2,1: the default a user gets on two cores, and one)")
     parser.add_argument("--models", nargs="+", choices=MODEL_NAMES, default=list(MODEL_NAMES))
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurement")
+    parser.add_argument("--no-end-to-end", action="store_true", help="skip the end-to-end row")
+    parser.add_argument("--end-to-end-rows", type=int, default=end_to_end.ROWS, metavar="N",
+                        help=f"URLs in the end-to-end row's generated CSV (default {end_to_end.ROWS})")
+    parser.add_argument("--markdown", metavar="PATH",
+                        help="write the tables as Markdown: between the markers of PATH when it has them "
+                             "(docs/benchmarks.md), else as the whole file")
     parser.add_argument("--profile", metavar="MODEL:ROW:BATCH", help="cProfile minidl on one row instead")
     parser.add_argument("--profile-clock", choices=("wall", "cpu"), default="wall", help="the profile's clock")
     parser.add_argument("--probe-memory", nargs=3, metavar=("FRAMEWORK", "MODEL", "BATCH"), help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
+    return parser
 
-    timing.set_threads(args.threads, args.blas_threads)
+
+def command_line(argv):
+    """The command that produced this run, `chrt -f N` included when it runs under SCHED_FIFO."""
+    policy = timing.scheduler()
+    prefix = f"chrt -f {policy.split()[-1]} " if policy.startswith("SCHED_FIFO") else ""
+    return prefix + "python -m benchmarks.compare " + shlex.join(argv)
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    threads = [str(count) for count in args.threads]
     if args.probe_memory:
+        timing.set_threads(args.threads[0])
         framework, name, size = args.probe_memory
         return probe_memory(framework, name, int(size))
     if args.profile:
+        timing.set_threads(args.threads[0])
         return profile(args.profile, args.profile_clock)
 
+    _models()  # without PyTorch, say so now rather than after the matmul peak
+    import minidl
+
+    default = str(minidl.get_num_threads())  # before anything sets it: what a user gets without flags
     environment = timing.environment()
-    peak = timing.matmul_peak_gflops(args.threads)
+    settings = timing.thread_settings(args.threads)
+    peaks = {count: timing.matmul_peak_gflops(int(count)) for count in threads}
     print(json.dumps(environment))
-    print(f"float32 matmul peak (NumPy, 2048^3, {args.threads} threads, best of 5): {peak:.1f} GFLOP/s\n")
-    print(HEADER)
-    rows = run_rows(args.models, timing.repeats(args), peak)
-    thread_arguments = ["--threads", str(args.threads)]
-    if args.blas_threads is not None:
-        thread_arguments += ["--blas-threads", str(args.blas_threads)]
-    memory = [] if args.no_memory else run_memory(args.models, thread_arguments)
-    timing.write_json(args.json, {"environment": environment, "matmul_peak_gflops": peak, "rows": rows,
-                                  "memory": memory})
+    print("threads per setting:", json.dumps(settings))
+    for count in threads:
+        print(f"float32 matmul peak (NumPy, 2048^3, {report.thread_label(count, None)}, best of 5): "
+              f"{peaks[count]:.1f} GFLOP/s")
+    print()
+    repeats = timing.repeats(args)
+    record = {"command": command_line(argv), "environment": environment, "threads": threads,
+              "default_threads": default, "thread_settings": settings, "matmul_peak_gflops": peaks, "repeats": repeats}
+    record["rows"] = run_rows(args.models, threads, repeats, peaks, default)
+    record["memory"] = None if args.no_memory else run_memory(args.models, threads[0])
+    record["end_to_end"] = (None if args.no_end_to_end else
+                            run_end_to_end(args.models, threads, repeats, record["rows"], default, args.end_to_end_rows))
+    print("\n" + "\n".join(report.bar_summary(record)))
+    timing.write_json(args.json, record)
+    if args.markdown:
+        report.write_markdown(args.markdown, report.markdown(record))
     return 0
 
 

@@ -214,14 +214,15 @@ def run_compile():
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m benchmarks.ops", description=__doc__.splitlines()[0])
     timing.add_run_options(parser)
+    parser.add_argument("--threads", type=int, default=2, help="threads for minidl and PyTorch (default 2)")
     parser.add_argument("--no-compile", action="store_true", help="skip the compile-time measurement")
     parser.add_argument("--probe-compile", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
-    timing.set_threads(args.threads, args.blas_threads)
+    timing.set_threads(args.threads)
     if args.probe_compile:
         return probe_compile()
-    environment = timing.environment()
+    environment = dict(timing.environment(), threads=timing.thread_settings([args.threads]))
     print(json.dumps(environment))
     rows = run_ops(timing.repeats(args))
     compile_times = None if args.no_compile else run_compile()

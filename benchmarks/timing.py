@@ -1,12 +1,17 @@
 """How the benchmarks measure: threads, interleaved timing with medians, the machine's
 matmul peak, and the peak memory of a training step.
 
+Threads: `set_threads(n)` gives minidl (`minidl.set_num_threads`, the one place that
+decides minidl's pools) and PyTorch (`torch.set_num_threads`) n threads each; a run
+that measures several counts calls it before every sample (`interleaved`'s prepare).
+
 Interleaving: every repetition calls each case once, in an order rotated from one
 repetition to the next, so a slow spell of the (shared) machine lands on every case
 alike instead of on whichever ran last. A sample is `number` back-to-back calls, with
 `number` chosen during warm-up so that a sample lasts at least `min_sample_s`; the
 reported time per call is the median of the samples, with the quartiles beside it.
 """
+import argparse
 import gc
 import json
 import math
@@ -18,15 +23,21 @@ import time
 
 import numpy as np
 
-_limits = {}
-
-
 def add_run_options(parser):
-    """The options every speed benchmark shares: repetitions, a JSON copy and thread counts."""
+    """The options every speed benchmark shares: repetitions and a JSON copy."""
     parser.add_argument("--quick", action="store_true", help="fewer repetitions (5 instead of 15)")
     parser.add_argument("--json", metavar="PATH", help="also write every number to this JSON file")
-    parser.add_argument("--threads", type=int, default=2, help="threads for BLAS, Numba and PyTorch (default 2)")
-    parser.add_argument("--blas-threads", type=int, help="threads for the BLAS minidl calls (default: --threads)")
+
+
+def thread_counts(text):
+    """'2,1' -> (2, 1), for argparse: the thread counts a run measures, in order."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected thread counts separated by commas, got {text!r}") from None
+    if min(counts) < 1 or len(set(counts)) != len(counts):
+        raise argparse.ArgumentTypeError(f"expected distinct positive thread counts, got {text!r}")
+    return counts
 
 
 def repeats(args):
@@ -42,19 +53,14 @@ def write_json(path, record):
         print(f"\nwrote {path}")
 
 
-def set_threads(count, blas=None):
-    """Give Numba, PyTorch (when installed) and the BLAS that NumPy and Numba call
-    `count` threads; `blas` gives that BLAS another count (PyTorch's own stays `count`)."""
-    import numba
-    import scipy.linalg.cython_blas  # noqa: F401  Numba's np.dot calls SciPy's BLAS: load it so the limit covers it
-    from threadpoolctl import threadpool_limits
-
+def set_threads(count):
+    """Give both frameworks `count` threads: minidl through its one switch,
+    `minidl.set_num_threads` (with the numba kernels: Numba's pool gets `count`, the BLAS
+    libraries stay on one thread; see minidl.kernels.parallelism), and PyTorch, when it
+    is installed, through `torch.set_num_threads`."""
     import minidl
 
-    # minidl's own rule (kernels/parallelism.py): Numba gets the threads, BLAS one.
     minidl.set_num_threads(count)
-    if blas is not None:  # Kept referenced so the limit lasts for the whole run.
-        _limits["blas"] = threadpool_limits(limits=blas, user_api="blas")
     try:
         import torch
     except ImportError:
@@ -62,23 +68,56 @@ def set_threads(count, blas=None):
     torch.set_num_threads(count)
 
 
-def environment():
-    """What a reader needs to reproduce a table: versions, threads, the BLAS kernel."""
+def thread_settings(counts):
+    """{count: what each pool runs on after set_threads(count)}, so the record shows
+    the threading design in force, not only the count asked for."""
+    import minidl
     import numba
     from threadpoolctl import threadpool_info
 
-    blas = [f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture')}, {info.get('num_threads')} threads)"
+    settings = {}
+    for count in counts:
+        set_threads(count)
+        setting = {"minidl": minidl.get_num_threads(), "numba": numba.get_num_threads(),
+                   "blas": [info.get("num_threads") for info in threadpool_info() if info.get("user_api") == "blas"]}
+        try:
+            import torch
+        except ImportError:
+            pass
+        else:
+            setting["torch"] = torch.get_num_threads()
+        settings[str(count)] = setting
+    return settings
+
+
+def scheduler():
+    """The process' scheduling policy: "SCHED_FIFO priority 10" under `chrt -f 10`,
+    else "SCHED_OTHER nice N"."""
+    policy = os.sched_getscheduler(0)
+    if policy in (os.SCHED_FIFO, os.SCHED_RR):
+        name = "SCHED_FIFO" if policy == os.SCHED_FIFO else "SCHED_RR"
+        return f"{name} priority {os.sched_getparam(0).sched_priority}"
+    names = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_BATCH: "SCHED_BATCH", os.SCHED_IDLE: "SCHED_IDLE"}
+    return f"{names.get(policy, policy)} nice {os.nice(0)}"
+
+
+def environment():
+    """What a reader needs to reproduce a table: versions, the BLAS kernel, the
+    scheduler and the load the run met."""
+    import numba
+    from threadpoolctl import threadpool_info
+
+    blas = [f"{info.get('internal_api')} {info.get('version')} ({info.get('architecture')})"
             for info in threadpool_info() if info.get("user_api") == "blas"]
     info = {
         "python": sys.version.split()[0],
         "numpy": np.__version__,
         "numba": numba.__version__,
-        "numba_threads": numba.get_num_threads(),
-        "blas_threads": [info.get("num_threads") for info in threadpool_info() if info.get("user_api") == "blas"],
         "numba_threading_layer": _numba_threading_layer(),
         "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "unset"),
         "blas": blas,
         "cpu_count": os.cpu_count(),
+        "scheduler": scheduler(),
         "load_average_1min": os.getloadavg()[0],
         "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE", "unset"),
         "OPENBLAS_L2_SIZE": os.environ.get("OPENBLAS_L2_SIZE", "unset"),
@@ -88,7 +127,7 @@ def environment():
         import torch
     except ImportError:
         return info
-    info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    info.update(torch=torch.__version__)
     return info
 
 
@@ -123,15 +162,23 @@ def _calls_per_sample(fn, min_sample_s, warmup):
     return max(1, math.ceil(min_sample_s / max(elapsed, 1e-9)))
 
 
-def interleaved(cases, repeats, warmup=2, min_sample_s=0.02):
-    """{label: Timing} for `cases` ({label: zero-argument callable}), interleaved."""
+def interleaved(cases, repeats, warmup=2, min_sample_s=0.02, prepare=None):
+    """{label: Timing} for `cases` ({label: zero-argument callable}), interleaved.
+
+    prepare: called with a case's label before its warm-up and before each of its
+    samples, outside the timed part (compare sets the case's thread count with it)."""
     labels = list(cases)
-    numbers = {label: _calls_per_sample(cases[label], min_sample_s, warmup) for label in labels}
+    prepare = prepare or (lambda label: None)
+    numbers = {}
+    for label in labels:
+        prepare(label)
+        numbers[label] = _calls_per_sample(cases[label], min_sample_s, warmup)
     seconds = {label: [] for label in labels}
     for repeat in range(repeats):
         shift = repeat % len(labels)
         for label in labels[shift:] + labels[:shift]:
             fn, number = cases[label], numbers[label]
+            prepare(label)
             gc.collect()
             start = time.perf_counter()
             for _ in range(number):
