@@ -771,6 +771,8 @@ def command_ensemble(args):
         scores = evaluate(model, x[test[0]], test[1], distributed="auto", threshold=threshold)
         print(f"test set of {where} ({describe_labels(test[1])}), malicious above {threshold:.6g}:")
         print(format_scores(scores))
+    else:
+        print("no --data: the decision threshold stays 0.5 (give the members' data to calibrate it)")
     if launch_rank() > 0:
         return 0
     save_trained(output, model, tokenizer.get_config(),
