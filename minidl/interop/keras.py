@@ -6,7 +6,7 @@
 The JSON is what Keras 2's `model.to_json()` writes (Sequential or functional `Model`),
 also when it was JSON-encoded once more (a JSON string holding the JSON, as the lecture's
 files are). The weights are what `model.save_weights()` writes (h5py reads them; `pip
-install minidl[keras]`): per layer a group `<layer>` with the attribute `weight_names`
+install -e ".[keras]"`): per layer a group `<layer>` with the attribute `weight_names`
 and the arrays `<layer>/<scope>/<weight>:0`; a whole-model file from `model.save()` works
 too (its weights sit under `model_weights`). The result is a `minidl.models.GraphModel`
 in eval mode, which saves with `minidl.io.save` like any minidl model.
@@ -429,7 +429,7 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise ImportError("reading Keras HDF5 weights needs h5py: pip install 'minidl[keras]'") from None
+        raise ImportError("reading Keras HDF5 weights needs h5py: pip install -e \".[keras]\"") from None
     return h5py
 
 
