@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-h5py = pytest.importorskip("h5py", reason="the Keras importer reads HDF5 with h5py (pip install -e ".[keras]")")
+h5py = pytest.importorskip("h5py", reason='the Keras importer reads HDF5 with h5py (pip install -e ".[keras]")')
 
 from minidl.cli import main  # noqa: E402
 from minidl.interop.keras import KerasImportError, load_keras_model  # noqa: E402
