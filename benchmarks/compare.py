@@ -216,9 +216,11 @@ def main(argv=None):
         return profile(args.profile, args.profile_clock)
 
     _models()  # without PyTorch, say so now rather than after the matmul peak
-    import minidl
+    from minidl.kernels.parallelism import idle_cores
 
-    default = str(minidl.get_num_threads())  # before anything sets it: what a user gets without flags
+    # What a user gets without flags on an idle machine (the load average here may still
+    # hold the last benchmark's work, which would make the label say 1).
+    default = str(idle_cores(load=0.0))
     environment = timing.environment()
     settings = timing.thread_settings(args.threads)
     peaks = {count: timing.matmul_peak_gflops(int(count)) for count in threads}
