@@ -2,6 +2,7 @@
 over windows of time: its Numba kernel against the NumPy twin (both backward strategies
 of the maximum, even and odd widths, float32 and float64, on two threads in CI), the op
 against the four ops it fuses, float64 gradchecks on both targets, and its errors."""
+import numba
 import numpy as np
 import pytest
 
@@ -45,37 +46,59 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(threads, "PRODUCT_GRAIN", 1)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("pooling", POOLINGS)
-@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
-@pytest.mark.parametrize("window", [9, 4, 2])
-def test_numba_kernels_match_reference(pooling, size, window, dtype, rng, max_backward, small_blocks):
-    x, kernel, bias = case(rng, dtype, size=size)
+def assert_kernels_match(x, kernel, bias, pooling, window, rng):
+    dtype, steps, filters = x.dtype, x.shape[1], kernel.shape[2]
     forward = own_kernel("numba", "conv", "conv1d_elu_pool_forward")
     backward = own_kernel("numba", "conv", "conv1d_elu_pool_backward")
     expected = reference_kernel("conv", "conv1d_elu_pool_forward")(x, kernel, bias, 0.7, pooling, window, True)
     got = forward(x, kernel, bias, 0.7, pooling, window, True)
-    assert got[0].dtype == dtype and got[0].shape == (5, 9 // window, 6)
+    assert got[0].dtype == dtype and got[0].shape == (x.shape[0], steps // window, filters)
     np.testing.assert_allclose(got[0], expected[0], **tolerance(dtype))
     if pooling == "max":
         np.testing.assert_array_equal(got[1], expected[1])
-    else:
-        assert got[1] is None and expected[1] is None
+    else:  # elu'(z), zero past the last complete window
+        assert got[1].dtype == dtype and got[1].shape == x.shape[:2] + (filters,)
+        np.testing.assert_allclose(got[1], expected[1], **tolerance(dtype))
+        assert not got[1][:, (steps // window) * window:].any()
     grad = rng.standard_normal(expected[0].shape).astype(dtype)
     expected_grads = reference_kernel("conv", "conv1d_elu_pool_backward")(
-        grad, x, kernel, bias, 0.7, pooling, window, *expected)
-    got_grads = backward(grad, x, kernel, bias, 0.7, pooling, window, *got)
+        grad, x, kernel, 0.7, pooling, window, *expected)
+    got_grads = backward(grad, x, kernel, 0.7, pooling, window, *got)
     for g, e, name in zip(got_grads, expected_grads, ("x", "kernel", "bias"), strict=True):
         assert g.dtype == dtype and g.shape == e.shape, name
         np.testing.assert_allclose(g, e, **tolerance(dtype), err_msg=name)
 
 
-def test_forward_without_save_keeps_no_maxima(rng):
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("size", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("window", [9, 4, 2])
+def test_numba_kernels_match_reference(pooling, size, window, dtype, rng, max_backward, small_blocks):
+    assert_kernels_match(*case(rng, dtype, size=size), pooling, window, rng)
+
+
+@pytest.mark.parametrize("pooling", POOLINGS)
+@pytest.mark.parametrize("size", [2, 3])
+@pytest.mark.parametrize("window", [9, 2])
+def test_one_sample_splits_the_filters(pooling, size, window, rng, small_blocks, monkeypatch):
+    """At batch 1 the forward's threads take ranges of filters (three each here, on
+    CI's two-thread run)."""
+    monkeypatch.setattr(numba_conv, "MIN_FILTERS", 3)
+    x, kernel, bias = case(rng, np.float32, batch=1, size=size)
+    parts = numba_conv._forward_parts(x, kernel)
+    assert parts == (1, min(2, numba.get_num_threads()))
+    assert_kernels_match(x, kernel, bias, pooling, window, rng)
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba"])
+@pytest.mark.parametrize("pooling", POOLINGS)
+def test_forward_without_save_keeps_nothing(target, pooling, rng):
     x, kernel, bias = case(rng, np.float32)
-    y, argmax = own_kernel("numba", "conv", "conv1d_elu_pool_forward")(x, kernel, bias, 1.0, "max", 9, False)
-    assert argmax is None
-    with_steps = own_kernel("numba", "conv", "conv1d_elu_pool_forward")(x, kernel, bias, 1.0, "max", 9, True)
-    np.testing.assert_array_equal(y, with_steps[0])
+    name = "conv1d_elu_pool_forward"
+    forward = own_kernel("numba", "conv", name) if target == "numba" else reference_kernel("conv", name)
+    y, saved = forward(x, kernel, bias, 1.0, pooling, 3, False)
+    assert saved is None
+    np.testing.assert_array_equal(y, forward(x, kernel, bias, 1.0, pooling, 3, True)[0])
 
 
 @pytest.mark.parametrize("target", ["numpy", "numba"])

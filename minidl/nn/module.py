@@ -189,8 +189,11 @@ class Module:
 
     # ------------------------------------------------------------------ modes
     def train(self, mode=True):
+        mode = bool(mode)
         for module in self.modules():
-            module.training = bool(mode)
+            # A plain flag, never a parameter or submodule: past __setattr__'s registries
+            # (the inference loop calls eval() per batch).
+            object.__setattr__(module, "training", mode)
         return self
 
     def eval(self):

@@ -142,24 +142,26 @@ class ConvELUPool1D(Function):
     the pool a sum, maximum or average over windows of `window` steps (kernels'
     conv1d_elu_pool_*). Backward: d z = d y * p * elu'(z), with p the pool's share of
     each step (1, 1 / window, or 1 at the maximum alone), then the convolution's own
-    gradients of z (see Convolution). Nothing of the size of z is kept for backward:
-    the kernels compute z again (or, for the maximum, keep the step of each maximum)."""
+    gradients of z (see Convolution). Kept for backward: for the maximum the step of
+    each maximum, for the sum and average elu'(z), one number per step and filter (where
+    composing the layers keeps two, z and elu(z)); so backward needs no fourth product
+    to compute z again."""
 
     @staticmethod
     def forward(ctx, x, kernel, bias, alpha, pooling, window):
         save = any(ctx.needs_input_grad)
         forward = get_kernel("conv", "conv1d_elu_pool_forward", x, kernel)
-        y, argmax = forward(x, kernel, bias, alpha, pooling, window, save)
+        y, saved = forward(x, kernel, bias, alpha, pooling, window, save)
         if save:
-            ctx.save(x, kernel, bias, y, argmax)
+            ctx.save(x, kernel, y, saved)
             ctx.settings = (alpha, pooling, window)
         return y
 
     @staticmethod
     def backward(ctx, grad):
-        x, kernel, bias, y, argmax = ctx.saved
+        x, kernel, y, saved = ctx.saved
         backward = get_kernel("conv", "conv1d_elu_pool_backward", grad, x, kernel)
-        return backward(grad, x, kernel, bias, *ctx.settings, y, argmax)
+        return backward(grad, x, kernel, *ctx.settings, y, saved)
 
 
 def conv1d_elu_pool(x, kernel, bias, pooling="sum", pool_size=None, alpha=1.0):
@@ -169,7 +171,7 @@ def conv1d_elu_pool(x, kernel, bias, pooling="sum", pool_size=None, alpha=1.0):
     sequence, as GlobalMaxPooling1D), else (batch, length // pool_size, filters) over
     windows of pool_size steps (as MaxPooling1D(pool_size) with padding 'valid').
     pooling 'sum', 'max' or 'average'. Equal to composing the four ops, and faster:
-    the Numba kernel never builds the (batch, length, filters) pre-activation.
+    the Numba kernel never builds the (batch, length, filters) pre-activation or its ELU.
 
     >>> import numpy as np, minidl
     >>> x = minidl.tensor(np.arange(5.0).reshape(1, 5, 1))       # 0 1 2 3 4

@@ -91,10 +91,10 @@ def conv2d_backward(grad, x, kernel, stride, padding, dilation):
 # ------------------------------------------------------- fused 1D convolution branch
 # The URL models' branch, conv1d('same') + bias + ELU + a reduction over windows of
 # time, in one pass per block of samples: the block's im2col rows and pre-activations
-# live in two buffers sized to stay in cache, and nothing of size (batch, time, filters)
-# is written except the output. Backward computes the block's pre-activations again
-# (one more product of the forward's size) instead of keeping them, except for the
-# maximum, whose backward needs only the step of each maximum.
+# live in two buffers sized to stay in cache, and neither the pre-activation nor the
+# ELU's output is written. For backward the forward keeps the step of each maximum
+# (max), or elu'(z) per step and filter (sum, average: one array where the unfused
+# layers keep two, and what spares backward a product to compute z again).
 POOL_SUM, POOL_MAX, POOL_AVERAGE = 0, 1, 2
 _POOL_CODES = {"sum": POOL_SUM, "max": POOL_MAX, "average": POOL_AVERAGE}
 
@@ -144,24 +144,31 @@ def _branch_col2im(grad_cols, first, count, size, before, grad_x):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, parts, block, y, argmax):
+def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, batch_parts, filter_parts, block,
+                    save, y, argmax, slope):
+    # Part p owns a range of samples and a range of filters: the filters are split only
+    # when the batch has fewer samples than the work has threads (batch 1 at inference).
     batch, steps, _ = x.shape
-    filters, count = weights.shape[1], y.shape[1]
-    zero = vector_math.plain_constants(alpha)[0]
-    for part in prange(parts):
-        start, stop = bounds(part, parts, batch)
+    count = y.shape[1]
+    zero, one = vector_math.plain_constants(alpha)[:2]
+    for part in prange(batch_parts * filter_parts):
+        start, stop = bounds(part // filter_parts, batch_parts, batch)
+        low, high = bounds(part % filter_parts, filter_parts, weights.shape[1])
+        filters = high - low
+        part_weights = np.ascontiguousarray(weights[:, low:high])
+        part_bias = bias[low:high]
         cols = np.empty((block * steps, weights.shape[0]), dtype=x.dtype)
         pre = np.empty((block * steps, filters), dtype=x.dtype)
         for first in range(start, stop, block):
             samples = min(block, stop - first)
             rows = samples * steps
             _branch_im2col(x, first, samples, size, before, cols)
-            np.dot(cols[:rows], weights, pre[:rows])
+            np.dot(cols[:rows], part_weights, pre[:rows])
             for s in range(samples):
                 for w in range(count):
-                    out = y[first + s, w]
+                    out = y[first + s, w, low:high]
                     if mode == POOL_MAX:
-                        where = argmax[first + s, w]
+                        where = argmax[first + s, w, low:high]
                         best = pre[s * steps + w * window]
                         for f in range(filters):
                             out[f] = best[f]
@@ -174,16 +181,21 @@ def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, 
                                 where[f] = t if better else where[f]
                         # ELU is increasing, so the maximum of elu(z) is elu of the maximum z.
                         for f in range(filters):
-                            z = out[f] + bias[f]
+                            z = out[f] + part_bias[f]
                             out[f] = z if z > zero else alpha * vector_math.expm1_nonpositive(z)
                     else:
                         for f in range(filters):
                             out[f] = zero
                         for t in range(w * window, (w + 1) * window):
-                            z_row = pre[s * steps + t]
+                            e_row = pre[s * steps + t]  # z, then elu(z) in place
                             for f in range(filters):
-                                z = z_row[f] + bias[f]
-                                out[f] += z if z > zero else alpha * vector_math.expm1_nonpositive(z)
+                                z = e_row[f] + part_bias[f]
+                                e_row[f] = z if z > zero else alpha * vector_math.expm1_nonpositive(z)
+                                out[f] += e_row[f]
+                            if save:
+                                slope_row = slope[first + s, t, low:high]
+                                for f in range(filters):
+                                    slope_row[f] = one if e_row[f] > zero else e_row[f] + alpha
                         if mode == POOL_AVERAGE:
                             for f in range(filters):
                                 out[f] *= scale
@@ -197,21 +209,22 @@ def _elu_slope_from_output(y, alpha):
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _branch_backward_dense(grad, x, weights, weights_t, bias, alpha, scale, mode, window, size, before, y, argmax,
+def _branch_backward_dense(grad, x, weights_t, alpha, scale, mode, window, size, before, y, argmax, slope,
                            parts, block, grad_x, grad_weights, grad_bias):
-    # Per block: d z into the pre-activation buffer (sum and average: the block's z
-    # computed again; max: the gradient placed at each maximum), then
-    # d weights += cols^T d z and d cols = d z @ weights^T, added back onto x.
-    # Each part sums into its own slabs, which the caller adds in part order.
+    # Per block: d z (sum and average: d y times the saved slope; max: the gradient
+    # placed at each maximum), then d weights += cols^T d z and d cols = d z @ weights^T,
+    # added back onto x. Each part sums into its own slabs, which the caller adds in
+    # part order.
     batch, steps, _ = x.shape
-    filters, count = weights.shape[1], grad.shape[1]
-    zero, one = vector_math.plain_constants(alpha)[:2]
+    filters, count = weights_t.shape[0], grad.shape[1]
+    width = weights_t.shape[1]
+    zero = vector_math.plain_constants(alpha)[0]
     for part in prange(parts):
         start, stop = bounds(part, parts, batch)
-        cols = np.empty((block * steps, weights.shape[0]), dtype=x.dtype)
+        cols = np.empty((block * steps, width), dtype=x.dtype)
         d_z = np.empty((block * steps, filters), dtype=x.dtype)
         d_cols = np.empty_like(cols)
-        product = np.empty((weights.shape[0], filters), dtype=x.dtype)
+        product = np.empty((width, filters), dtype=x.dtype)
         slab, bias_slab = grad_weights[part], grad_bias[part]
         slab[:] = 0
         bias_slab[:] = 0
@@ -227,19 +240,16 @@ def _branch_backward_dense(grad, x, weights, weights_t, bias, alpha, scale, mode
                         for f in range(filters):
                             d_z[s * steps + where[f], f] = g_row[f] * _elu_slope_from_output(y_row[f], alpha)
             else:
-                np.dot(cols[:rows], weights, d_z[:rows])
                 for s in range(samples):
                     for t in range(steps):
-                        z_row = d_z[s * steps + t]
+                        d_row = d_z[s * steps + t]
                         if t < count * window:
-                            g_row = grad[first + s, t // window]
+                            g_row, slope_row = grad[first + s, t // window], slope[first + s, t]
                             for f in range(filters):
-                                z = z_row[f] + bias[f]
-                                slope = one if z > zero else alpha * vector_math.exp_nonpositive(z)
-                                z_row[f] = g_row[f] * scale * slope
+                                d_row[f] = g_row[f] * scale * slope_row[f]
                         else:  # past the last complete window: no gradient
                             for f in range(filters):
-                                z_row[f] = zero
+                                d_row[f] = zero
             for r in range(rows):
                 z_row = d_z[r]
                 for f in range(filters):
@@ -297,6 +307,21 @@ def _branch_parts(x, kernel):
     return threads.parts(work, threads.PRODUCT_GRAIN, most=batch)
 
 
+#: Fewest filters a part of the forward gets when the filters are split.
+MIN_FILTERS = 32
+
+
+def _forward_parts(x, kernel):
+    """(batch parts, filter parts) of the forward: the batch first, and the threads it
+    leaves over split the filters (at least MIN_FILTERS each)."""
+    batch, steps, channels = x.shape
+    filters = kernel.shape[2]
+    work = batch * steps * kernel.shape[0] * channels * filters
+    total = threads.parts(work, threads.PRODUCT_GRAIN)
+    batch_parts = min(total, batch)
+    return batch_parts, max(1, min(total // batch_parts, filters // MIN_FILTERS))
+
+
 def conv1d_elu_pool_forward(x, kernel, bias, alpha, pooling, window, save):
     """The reference's conv1d_elu_pool_forward, block by block across threads (see above)."""
     x, bias = np.ascontiguousarray(x), np.ascontiguousarray(bias)
@@ -304,18 +329,22 @@ def conv1d_elu_pool_forward(x, kernel, bias, alpha, pooling, window, save):
     size, before, block, scale = _branch_geometry(x, kernel, pooling, window)
     mode = _POOL_CODES[pooling]
     y = np.empty((batch, steps // window, kernel.shape[2]), dtype=x.dtype)
-    keep = mode == POOL_MAX
-    argmax = np.empty(y.shape if keep else (1, 1, 1), dtype=np.int32)
+    keep_maxima, keep_slope = save and mode == POOL_MAX, save and mode != POOL_MAX
+    # Without their use the loop writes neither: one-element placeholders keep the types.
+    argmax = np.empty(y.shape if mode == POOL_MAX else (1, 1, 1), dtype=np.int32)
+    slope = np.empty((batch, steps, kernel.shape[2]) if keep_slope else (1, 1, 1), dtype=x.dtype)
+    if keep_slope:
+        slope[:, y.shape[1] * window:] = 0  # past the last complete window: no gradient
     weights = np.ascontiguousarray(kernel).reshape(-1, kernel.shape[2])
     _branch_forward(x, weights, bias, x.dtype.type(alpha), scale, mode, window, size, before,
-                    _branch_parts(x, kernel), block, y, argmax)
-    return y, (argmax if keep and save else None)
+                    *_forward_parts(x, kernel), block, keep_slope, y, argmax, slope)
+    return y, (argmax if keep_maxima else slope if keep_slope else None)
 
 
-def conv1d_elu_pool_backward(grad, x, kernel, bias, alpha, pooling, window, y, argmax):
+def conv1d_elu_pool_backward(grad, x, kernel, alpha, pooling, window, y, saved):
     """The reference's conv1d_elu_pool_backward; the maximum over long windows walks the
     maxima alone (SPARSE_MAX_WINDOW)."""
-    grad, x = np.ascontiguousarray(grad), np.ascontiguousarray(x)
+    grad, x, saved = np.ascontiguousarray(grad), np.ascontiguousarray(x), np.ascontiguousarray(saved)
     size, before, block, scale = _branch_geometry(x, kernel, pooling, window)
     parts = _branch_parts(x, kernel)
     alpha = x.dtype.type(alpha)
@@ -326,16 +355,16 @@ def conv1d_elu_pool_backward(grad, x, kernel, bias, alpha, pooling, window, y, a
         kernel_t = np.ascontiguousarray(kernel.transpose(2, 0, 1))
         grad_kernel_t = np.empty((parts,) + kernel_t.shape, dtype=x.dtype)
         _branch_backward_sparse_max(grad, x, kernel_t, alpha, size, before, np.ascontiguousarray(y),
-                                    np.ascontiguousarray(argmax), parts, grad_x, grad_kernel_t, grad_bias)
+                                    saved, parts, grad_x, grad_kernel_t, grad_bias)
         grad_kernel = grad_kernel_t.sum(axis=0).transpose(1, 2, 0)
     else:
-        weights = np.ascontiguousarray(kernel).reshape(-1, kernel.shape[2])
-        grad_weights = np.empty((parts,) + weights.shape, dtype=x.dtype)
-        placeholder = np.zeros((1, 1, 1), dtype=x.dtype)
-        _branch_backward_dense(grad, x, weights, np.ascontiguousarray(weights.T), np.ascontiguousarray(bias),
-                               alpha, scale, mode, window, size, before,
-                               np.ascontiguousarray(y) if mode == POOL_MAX else placeholder,
-                               np.ascontiguousarray(argmax) if mode == POOL_MAX else np.zeros((1, 1, 1), np.int32),
+        weights_t = np.ascontiguousarray(np.ascontiguousarray(kernel).reshape(-1, kernel.shape[2]).T)
+        grad_weights = np.empty((parts,) + weights_t.shape[::-1], dtype=x.dtype)
+        maxima = mode == POOL_MAX
+        _branch_backward_dense(grad, x, weights_t, alpha, scale, mode, window, size, before,
+                               np.ascontiguousarray(y) if maxima else np.zeros((1, 1, 1), x.dtype),
+                               saved if maxima else np.zeros((1, 1, 1), np.int32),
+                               np.zeros((1, 1, 1), x.dtype) if maxima else saved,
                                parts, block, grad_x, grad_weights, grad_bias)
         grad_kernel = grad_weights.sum(axis=0).reshape(kernel.shape)
     return grad_x, np.ascontiguousarray(grad_kernel), grad_bias.sum(axis=0)

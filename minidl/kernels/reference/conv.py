@@ -14,7 +14,7 @@ kh*kw taps, so the Python loop is short and the work stays in BLAS.
 
 The fused branch, conv1d_elu_pool_*, is the URL models' convolution, bias, ELU and
 reduction over time in one kernel pair, so that a target can run it without keeping the
-pre-activation (see there).
+pre-activation or the ELU's output (see there).
 """
 from minidl.backend import get_array_module
 from minidl.kernels.reference.activation import elu_forward
@@ -125,22 +125,31 @@ def conv1d_elu_pool_forward(x, kernel, bias, alpha, pooling, window, save):
 
     x (batch, time, c_in), kernel (k, c_in, filters), bias (filters,); windows of
     `window` steps (window = time: one global reduction); pooling 'sum', 'max' or
-    'average'. Returns y (batch, time // window, filters) and, for 'max' with `save`,
-    the step of each maximum (batch, time // window, filters), else None.
+    'average'. Returns y (batch, time // window, filters) and, with `save`, what
+    backward needs: for 'max' the step of each maximum (batch, time // window,
+    filters), for 'sum' and 'average' elu'(z) (batch, time, filters); else None.
     """
     xp = get_array_module(x)
-    windows = _windows(elu_forward(_branch_pre_activation(x, kernel, bias), alpha), window)
+    activated = elu_forward(_branch_pre_activation(x, kernel, bias), alpha)
+    windows = _windows(activated, window)
     if pooling == "max":
         argmax = windows.argmax(axis=2)
         y = xp.take_along_axis(windows, argmax[:, :, None], axis=2)[:, :, 0]
         steps = argmax + (xp.arange(windows.shape[1]) * window)[None, :, None]
         return y, steps.astype(xp.int32) if save else None
     y = windows.sum(axis=2)
-    return (y / window if pooling == "average" else y), None
+    y = y / window if pooling == "average" else y
+    if not save:
+        return y, None
+    # elu'(z) from elu(z): 1 where it is positive, elu(z) + alpha (= alpha e^z) elsewhere.
+    slope = xp.where(activated > 0, 1, activated + alpha).astype(x.dtype)
+    slope[:, windows.shape[1] * window:] = 0  # past the last complete window: no gradient
+    return y, slope
 
 
-def conv1d_elu_pool_backward(grad, x, kernel, bias, alpha, pooling, window, y, argmax):
-    """Gradients of conv1d_elu_pool_forward, the pre-activation computed again:
+def conv1d_elu_pool_backward(grad, x, kernel, alpha, pooling, window, y, saved):
+    """Gradients of conv1d_elu_pool_forward, from what its forward saved (the step of
+    each maximum, or the ELU's slope at every step):
 
         d z[n, t, f] = d y[n, w(t), f] * p[n, t, f] * elu'(z[n, t, f]),
         elu'(z) = 1 (z > 0) or alpha e^z,
@@ -153,17 +162,17 @@ def conv1d_elu_pool_backward(grad, x, kernel, bias, alpha, pooling, window, y, a
     xp = get_array_module(x)
     batch, steps, _ = x.shape
     size, filters = kernel.shape[0], kernel.shape[2]
-    z = _branch_pre_activation(x, kernel, bias)
-    slope = xp.where(z > 0, 1, alpha * xp.exp(xp.minimum(z, 0))).astype(x.dtype)
     count = steps // window
     spread = xp.zeros((batch, steps, filters), dtype=x.dtype)
     if pooling == "max":
         rows, windows, columns = xp.meshgrid(xp.arange(batch), xp.arange(count), xp.arange(filters), indexing="ij")
-        spread[rows, argmax, columns] = grad
+        # elu' at each maximum from its output y, as the forward's slope above.
+        spread[rows, saved, columns] = grad * xp.where(y > 0, 1, y + alpha)
+        grad_z = spread
     else:
         share = grad / window if pooling == "average" else grad
         spread[:, :count * window] = xp.repeat(share, window, axis=1)
-    grad_z = spread * slope
+        grad_z = spread * saved
     before, after = same_padding_1d(size)
     x_pad = xp.pad(x, ((0, 0), (before, after), (0, 0)))
     grad_x_pad = xp.zeros_like(x_pad)
