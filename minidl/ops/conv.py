@@ -148,18 +148,21 @@ class ConvELUPool1D(Function):
     to compute z again."""
 
     @staticmethod
-    def forward(ctx, x, kernel, bias, alpha, pooling, window):
+    def forward(ctx, x, kernel, bias, alpha, pooling, window, squeeze):
+        # squeeze: one window over the whole input, returned as (batch, filters).
         save = any(ctx.needs_input_grad)
         forward = get_kernel("conv", "conv1d_elu_pool_forward", x, kernel)
         y, saved = forward(x, kernel, bias, alpha, pooling, window, save)
         if save:
             ctx.save(x, kernel, y, saved)
             ctx.settings = (alpha, pooling, window)
-        return y
+            ctx.squeeze = squeeze
+        return y[:, 0] if squeeze else y
 
     @staticmethod
     def backward(ctx, grad):
         x, kernel, y, saved = ctx.saved
+        grad = grad[:, None] if ctx.squeeze else grad
         backward = get_kernel("conv", "conv1d_elu_pool_backward", grad, x, kernel)
         return backward(grad, x, kernel, *ctx.settings, y, saved)
 
@@ -203,5 +206,5 @@ def conv1d_elu_pool(x, kernel, bias, pooling="sum", pool_size=None, alpha=1.0):
     window = length if pool_size is None else positive_ints(op, "pool_size", pool_size, 1)[0]
     if window > length:
         raise ValueError(f"{op}: the pool of size {window} is longer than the input length {length}")
-    out = ConvELUPool1D.apply(x, kernel, bias, alpha=float(alpha), pooling=pooling, window=window)
-    return out[:, 0] if pool_size is None else out
+    return ConvELUPool1D.apply(x, kernel, bias, alpha=float(alpha), pooling=pooling, window=window,
+                               squeeze=pool_size is None)
