@@ -143,6 +143,13 @@ def _branch_col2im(grad_cols, first, count, size, before, grad_x):
                         target[d] += segment[d]
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _elu_slope_from_output(y, alpha):
+    """elu'(z) from y = elu(z): 1 where y > 0, y + alpha (= alpha e^z) elsewhere."""
+    zero, one = vector_math.plain_constants(y)[:2]
+    return one if y > zero else y + alpha
+
+
 @njit(parallel=True, cache=True, error_model="numpy")
 def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, batch_parts, filter_parts, block,
                     save, y, argmax, slope):
@@ -150,7 +157,7 @@ def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, 
     # when the batch has fewer samples than the work has threads (batch 1 at inference).
     batch, steps, _ = x.shape
     count = y.shape[1]
-    zero, one = vector_math.plain_constants(alpha)[:2]
+    zero = vector_math.plain_constants(alpha)[0]
     for part in prange(batch_parts * filter_parts):
         start, stop = bounds(part // filter_parts, batch_parts, batch)
         low, high = bounds(part % filter_parts, filter_parts, weights.shape[1])
@@ -195,17 +202,10 @@ def _branch_forward(x, weights, bias, alpha, scale, mode, window, size, before, 
                             if save:
                                 slope_row = slope[first + s, t, low:high]
                                 for f in range(filters):
-                                    slope_row[f] = one if e_row[f] > zero else e_row[f] + alpha
+                                    slope_row[f] = _elu_slope_from_output(e_row[f], alpha)
                         if mode == POOL_AVERAGE:
                             for f in range(filters):
                                 out[f] *= scale
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def _elu_slope_from_output(y, alpha):
-    """elu'(z) from y = elu(z): 1 where y > 0, y + alpha (= alpha e^z) elsewhere."""
-    zero, one = vector_math.plain_constants(y)[:2]
-    return one if y > zero else y + alpha
 
 
 @njit(parallel=True, cache=True, error_model="numpy")

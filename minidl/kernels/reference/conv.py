@@ -17,7 +17,7 @@ reduction over time in one kernel pair, so that a target can run it without keep
 pre-activation or the ELU's output (see there).
 """
 from minidl.backend import get_array_module
-from minidl.kernels.reference.activation import elu_forward
+from minidl.kernels.reference.activation import elu_backward, elu_forward
 
 
 def padded(x, padding, fill=0.0):
@@ -141,8 +141,8 @@ def conv1d_elu_pool_forward(x, kernel, bias, alpha, pooling, window, save):
     y = y / window if pooling == "average" else y
     if not save:
         return y, None
-    # elu'(z) from elu(z): 1 where it is positive, elu(z) + alpha (= alpha e^z) elsewhere.
-    slope = xp.where(activated > 0, 1, activated + alpha).astype(x.dtype)
+    # elu'(z) from elu(z), as the ELU op's backward has it (the output for the input).
+    slope = elu_backward(xp.ones_like(activated), activated, activated, alpha)
     slope[:, windows.shape[1] * window:] = 0  # past the last complete window: no gradient
     return y, slope
 
@@ -167,7 +167,7 @@ def conv1d_elu_pool_backward(grad, x, kernel, alpha, pooling, window, y, saved):
     if pooling == "max":
         rows, windows, columns = xp.meshgrid(xp.arange(batch), xp.arange(count), xp.arange(filters), indexing="ij")
         # elu' at each maximum from its output y, as the forward's slope above.
-        spread[rows, saved, columns] = grad * xp.where(y > 0, 1, y + alpha)
+        spread[rows, saved, columns] = elu_backward(grad, y, y, alpha)
         grad_z = spread
     else:
         share = grad / window if pooling == "average" else grad
