@@ -20,8 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, find_mpiexec, launch_command, launch_rank,
-                                launch_size, resolve_group, shard_steps, watchdog_timeout)
+from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, _pack_gradients, _summed, find_mpiexec,
+                                launch_command, launch_rank, launch_size, resolve_group, shard_steps,
+                                watchdog_timeout)
 from minidl.train import evaluate, fit, predict
 from minidl.train.loop import _epoch_steps
 
@@ -139,14 +140,18 @@ def rank_results(folder, rank):
     return {name: arrays[name] for name in arrays.files}, json.loads((folder / f"rank{rank}.json").read_text())
 
 
-@pytest.fixture(scope="module", params=["every", "root"], ids=["data on every rank", "data on rank 0"])
+@pytest.fixture(scope="module", params=[("every", "1"), ("root", "1"), ("every", "0")],
+                ids=["data on every rank", "data on rank 0", "data on every rank, allreduce"])
 def two_rank_training(tmp_path_factory, request):
-    """train_mlp.py run once in 2 ranks, with the data on every rank or on rank 0 alone:
-    (its folder, the finished job)."""
+    """train_mlp.py run once in 2 ranks, with the data on every rank or on rank 0 alone,
+    exchanging gradients through shared memory (the default on one node) or by
+    allreduce (MINIDL_MPI_SHARED_MEMORY=0): (its folder, the finished job, the exchange
+    expected)."""
+    holder, shared = request.param
     folder = tmp_path_factory.mktemp("train_mlp")
-    done, _ = mpirun("train_mlp", folder, request.param)
+    done, _ = mpirun("train_mlp", folder, holder, environment={"MINIDL_MPI_SHARED_MEMORY": shared})
     assert done.returncode == 0, done.stderr
-    return folder, done
+    return folder, done, "shared memory" if shared == "1" else "allreduce"
 
 
 @pytest.fixture
@@ -157,7 +162,7 @@ def float64():
 
 
 def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
-    folder, _ = two_rank_training
+    folder, _, _ = two_rank_training
     script = load_script("train_mlp")
     model, _ = script.make_model()
     x, y, x_val, y_val = script.make_data()
@@ -176,8 +181,27 @@ def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
     assert all(np.array_equal(first[name], second[name]) for name in first)  # replicas stay identical
 
 
+def test_ranks_on_one_node_exchange_gradients_through_shared_memory_unless_told(two_rank_training):
+    folder, _, exchange = two_rank_training
+    assert [rank_results(folder, rank)[1]["exchange"] for rank in (0, 1)] == [exchange, exchange]
+
+
+def test_the_shared_exchange_sums_every_ranks_slot_in_rank_order_into_the_gradients():
+    params = [minidl.Tensor(np.zeros((2, 3)), requires_grad=True), minidl.Tensor(np.zeros(4), requires_grad=True)]
+    params[0].grad, params[1].grad = np.full((2, 3), 2.0), None
+    flat = np.full(6 + 4 + 2 + 1, np.nan)
+    _pack_gradients(flat, params, 0.25, (True,))
+    np.testing.assert_array_equal(flat, [0.5] * 6 + [0.0] * 4 + [1, 0] + [1])
+    slots = [np.arange(10.0), 10 * np.arange(10.0), 100 * np.arange(10.0)]  # three ranks' gradients
+    own = params[0].grad
+    summed = _summed(slots, 0, params[0])
+    assert summed is own  # written over the rank's own gradient array, no fresh memory
+    np.testing.assert_array_equal(summed, 111 * np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(_summed(slots, 6, params[1]), 111 * np.arange(6.0, 10.0))
+
+
 def test_every_sample_is_trained_on_once_per_epoch(two_rank_training):
-    folder, _ = two_rank_training
+    folder, _, _ = two_rank_training
     script = load_script("train_mlp")
     ids = [rank_results(folder, rank)[1]["ids"] for rank in (0, 1)]
     assert len(ids[0]) == len(ids[1]) == script.EPOCHS
@@ -188,7 +212,7 @@ def test_every_sample_is_trained_on_once_per_epoch(two_rank_training):
 
 
 def test_only_rank_zero_writes_checkpoints_logs_and_progress(two_rank_training):
-    folder, done = two_rank_training
+    folder, done, _ = two_rank_training
     epochs = load_script("train_mlp").EPOCHS
     assert sorted(path.name for path in folder.glob("checkpoint-*")) == [
         f"checkpoint-rank0-{epoch}.mdl" for epoch in range(1, epochs + 1)]
@@ -235,7 +259,7 @@ def test_a_rank_that_stops_answering_ends_the_job_after_the_watchdogs_timeout():
     done, seconds = mpirun("hang_rank", timeout=ABORT_BOUND, environment={"MINIDL_MPI_TIMEOUT": "2"})
     assert done.returncode != 0 and seconds < ABORT_BOUND
     assert "finished training" not in done.stdout
-    assert re.search(r"minidl: rank 0 of 2 waited \d+ s in an? \w+ for the other ranks: one of them has stopped "
+    assert re.search(r"minidl: rank 0 of 2 waited \d+ s in an? [\w ]+ for the other ranks: one of them has stopped "
                      r"answering", done.stderr), done.stderr
     assert "MINIDL_MPI_TIMEOUT sets how long a rank waits (now 2 s" in done.stderr
 
