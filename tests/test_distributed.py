@@ -166,14 +166,21 @@ def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
     script = load_script("train_mlp")
     model, _ = script.make_model()
     x, y, x_val, y_val = script.make_data()
-    history = fit(model, x, y, epochs=script.EPOCHS, batch_size=2 * script.BATCH_PER_RANK,
-                  optimizer=script.OPTIMIZER, validation_data=(x_val, y_val), verbose=0)
+    optimizer = script.OPTIMIZER(model.parameters())
+    history = fit(model, x, y, epochs=script.EPOCHS, batch_size=2 * script.BATCH_PER_RANK, optimizer=optimizer,
+                  validation_data=(x_val, y_val), verbose=0)
     expected = [p.numpy() for p in model.parameters()]
+    expected_state = optimizer.state_dict()
     for rank in (0, 1):
         arrays, results = rank_results(folder, rank)
         got = [arrays[f"arr_{i}"] for i in range(len(expected))]
         for want, have in zip(expected, got):
             np.testing.assert_allclose(have, want, rtol=0, atol=1e-10)
+        # the whole optimiser state on every rank, though each updates its part of the parameters
+        state = {name.removeprefix("optimizer "): arrays[name] for name in arrays if name.startswith("optimizer ")}
+        assert state.keys() == expected_state.keys()
+        for name, want in expected_state.items():
+            np.testing.assert_allclose(state[name], want, rtol=0, atol=1e-10, err_msg=name)
         assert results["history"].keys() == history.keys()
         for name, values in results["history"].items():  # metrics over all ranks' samples
             np.testing.assert_allclose(values, history[name], rtol=0, atol=1e-10, err_msg=name)

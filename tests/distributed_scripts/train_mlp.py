@@ -5,7 +5,7 @@ rank the data; "root" gives it to rank 0 alone (the others pass None), which sen
 rank its samples. MINIDL_MPI_SHARED_MEMORY=0 (set by the test) makes the ranks exchange
 gradients by allreduce rather than through the node's shared memory.
 
-Each rank writes OUT/rank<r>.npz (its final parameters) and OUT/rank<r>.json (its
+Each rank writes OUT/rank<r>.npz (its final parameters and optimiser state) and OUT/rank<r>.json (its
 History, the ids of the samples it trained on, per epoch, and how it exchanged gradients). The callbacks' paths name
 the rank, so the test sees which ranks wrote files. The test builds the same model and
 data from this module (make_model, make_data) to train the one-process reference.
@@ -84,7 +84,8 @@ def main(out, holder):
     history = fit(model, x, y, epochs=EPOCHS, batch_size=BATCH_PER_RANK, optimizer=OPTIMIZER,
                   validation_data=None if x_val is None else (x_val, y_val), callbacks=callbacks, verbose=2,
                   distributed="auto")
-    np.savez(out / f"rank{rank}.npz", *[p.numpy() for p in model.parameters()])
+    np.savez(out / f"rank{rank}.npz", *[p.numpy() for p in model.parameters()],
+             **{f"optimizer {key}": value for key, value in ids.optimizer.state_dict().items()})
     exchange = "shared memory" if world()._shared is not None else "allreduce"
     (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs,
                                                       "exchange": exchange}))
