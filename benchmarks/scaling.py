@@ -14,18 +14,24 @@ Weak scaling, as Horovod measures it: the batch per rank stays 32, so two ranks 
 steps of 64 samples and half as many steps per epoch. samples/s is the whole job's:
 samples of the timed epochs over the wall time between two barriers, after a warm-up
 fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
-(R x samples/s on one). The worker also times the step's allreduce alone, on a buffer
-of the model's gradient size, to show what communication costs next to computing.
+(R x samples/s on one). The worker also times the step's gradient exchange alone
+(`exchange ms`: ProcessGroup.average_gradients on gradients of the model's shapes), to
+show what communication costs next to computing.
 With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
 which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
 
 What two ranks can reach on the machine is measured too, first without minidl: a
 one-thread matmul loop alone and as two processes at once; then two independent
-one-rank jobs of each model run at the same time, with no communication at all. Their summed samples/s over twice
-one job's alone is the `ceiling` column: the efficiency left once two processes share
-the cores, the memory bus and the caches (and the machine's other users); `eff./ceiling`
-is the part of that which the data-parallel job reaches, its communication and lock
-step being what it loses. `--rounds N` repeats everything N times, interleaved, and
+one-rank jobs of each model run at the same time, with no communication at all. Their
+summed samples/s over twice one job's alone is the `ceiling` column: the efficiency
+left once two processes share the cores, the memory bus and the caches (and the
+machine's other users). Then a 2-rank job whose ranks meet at a barrier once a step,
+as the gradient exchange makes them, but exchange nothing: the `lock step` column.
+What it loses against the ceiling is the cost of running in step (the ranks' slowest
+phases coincide, and each waits for the slower at every step), which no exchange can
+win back; `eff./lock` is the part of it that the real job reaches, what its exchange
+costs on top.
+`--rounds N` repeats everything N times, interleaved, and
 prints medians and every round's efficiency: on a machine whose cores come and go the
 spread says more than one figure. Each job records the 1-minute load average before and
 after it (`os.getloadavg`); the table prints the range.
@@ -47,13 +53,25 @@ MAX_LEN, VOCAB = 75, 101
 
 
 # ------------------------------------------------------------------ one job
-def worker(arch, samples, epochs, batch_size, repeats, data_on="root"):
-    """Run inside every rank of a job; rank 0 prints one JSON line."""
+def lock_step_only(group, params, share, flags=()):
+    """In place of ProcessGroup.average_gradients for the `lock step` column: the ranks
+    meet once a step, as the exchange makes them, but exchange nothing (each keeps its
+    own gradients; the flags stay local)."""
+    with group.watchdog.waiting("a barrier"):
+        group.comm.Barrier()
+    return tuple(bool(flag) for flag in flags)
+
+
+def worker(arch, samples, epochs, batch_size, repeats, data_on="root", exchange="gradients"):
+    """Run inside every rank of a job; rank 0 prints one JSON line. exchange "none":
+    the ranks only meet once a step (`lock_step_only`)."""
     import minidl
-    from minidl.distributed import resolve_group
+    from minidl.distributed import ProcessGroup, resolve_group
     from minidl.models import build_model
     from minidl.train import fit
 
+    if exchange == "none":
+        ProcessGroup.average_gradients = lock_step_only
     group = resolve_group("auto")
     rank, size = (0, 1) if group is None else (group.rank, group.size)
     rng = np.random.default_rng(0)
@@ -83,20 +101,22 @@ def worker(arch, samples, epochs, batch_size, repeats, data_on="root"):
         seconds.append(time.perf_counter() - start)
     elapsed = statistics.median(seconds)
 
-    gradients = sum(p.size for p in model.trainable_parameters())
-    allreduce_ms = None
-    if group is not None:  # the step's one allreduce, alone: gradients + flags, float32
-        buffer = np.zeros(gradients + len(model.trainable_parameters()) + 1, np.float32)
+    params = model.trainable_parameters()
+    gradients = sum(p.size for p in params)
+    exchange_ms = None
+    if group is not None:  # the step's exchange alone (with fit's two flags), on gradients of the model's shapes
+        for p in params:
+            p.grad = np.ones(p.shape, p.dtype)
         barrier()
         start = time.perf_counter()
         for _ in range(20):
-            group.comm.Allreduce(group.mpi.IN_PLACE, buffer, op=group.mpi.SUM)
-        allreduce_ms = (time.perf_counter() - start) / 20 * 1e3
+            group.average_gradients(params, 1.0 / size, (False, False))
+        exchange_ms = (time.perf_counter() - start) / 20 * 1e3
     steps = epochs * -(-samples // (batch_size * size))
     if rank == 0:
         print(json.dumps({"arch": arch, "ranks": size, "parameters": int(gradients),
                           "samples_per_s": epochs * samples / elapsed, "step_ms": elapsed / steps * 1e3,
-                          "allreduce_ms": allreduce_ms, "seconds": seconds}), flush=True)
+                          "exchange_ms": exchange_ms, "seconds": seconds}), flush=True)
 
 
 # ---------------------------------------------------------- the machine
@@ -124,14 +144,14 @@ def matmul_gflops(at_once):
 
 
 # --------------------------------------------------------------- the driver
-def start_job(arch, ranks, options):
+def start_job(arch, ranks, options, exchange="gradients"):
     """A fresh `mpiexec -n ranks` job of the worker, started."""
     from minidl.distributed import launch_command
 
     argv, env = launch_command(ranks, [sys.executable, "-m", "benchmarks.scaling", "--worker", arch,
                                        "--samples", str(options.samples), "--epochs", str(options.epochs),
                                        "--batch-size", str(options.batch_size), "--repeats", str(options.repeats),
-                                       "--data-on", options.data_on])
+                                       "--data-on", options.data_on, "--exchange", exchange])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     return subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -144,11 +164,11 @@ def finish_job(job, arch, ranks, options):
     return json.loads([line for line in out.splitlines() if line.startswith("{")][-1])
 
 
-def run_jobs(arch, ranks, options, at_once=1):
+def run_jobs(arch, ranks, options, at_once=1, exchange="gradients"):
     """`at_once` jobs of `ranks` ranks started together; their JSON, each with the
     1-minute load average before and after."""
     load_before = os.getloadavg()[0]
-    jobs = [start_job(arch, ranks, options) for _ in range(at_once)]
+    jobs = [start_job(arch, ranks, options, exchange) for _ in range(at_once)]
     results = [finish_job(job, arch, ranks, options) for job in jobs]
     for result in results:
         result.update(load_before=load_before, load_after=os.getloadavg()[0], at_once=at_once)
@@ -166,11 +186,14 @@ def measure_round(options):
     models = {}
     for arch in options.models:
         (one,), (two,), both = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
+        (lock,) = run_jobs(arch, 2, options, exchange="none")
         alone_rate = one["samples_per_s"]
-        models[arch] = {"one": one, "two": two, "pair": both, "efficiency": two["samples_per_s"] / (2 * alone_rate),
-                        "ceiling": sum(job["samples_per_s"] for job in both) / (2 * alone_rate)}
-        print(f"measured {arch}: efficiency {models[arch]['efficiency']:.0%}, ceiling {models[arch]['ceiling']:.0%}",
-              file=sys.stderr, flush=True)
+        models[arch] = {"one": one, "two": two, "pair": both, "lock": lock,
+                        "efficiency": two["samples_per_s"] / (2 * alone_rate),
+                        "ceiling": sum(job["samples_per_s"] for job in both) / (2 * alone_rate),
+                        "lock_step": lock["samples_per_s"] / (2 * alone_rate)}
+        print(f"measured {arch}: efficiency {models[arch]['efficiency']:.0%}, ceiling {models[arch]['ceiling']:.0%}, "
+              f"lock step {models[arch]['lock_step']:.0%}", file=sys.stderr, flush=True)
     return {"probe": probe, "models": models}
 
 
@@ -182,19 +205,21 @@ def table(rounds, archs):
     """Medians over the rounds, the efficiency of every round, the range of the load."""
     median = statistics.median
     lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'efficiency':>12}{'per round %':>14}"
-             f"{'ceiling':>9}{'eff./ceiling':>14}{'step ms (1)':>13}{'step ms (2)':>13}{'allreduce ms':>14}"
+             f"{'ceiling':>9}{'lock step':>11}{'per round %':>14}{'eff./lock':>11}{'step ms (1)':>13}"
+             f"{'step ms (2)':>13}{'exchange ms':>13}"
              f"{'load':>11}"]
     for arch in archs:
         runs = [one_round["models"][arch] for one_round in rounds]
-        loads = [job["load_before"] for run in runs for job in (run["one"], run["two"], run["pair"][0])]
+        loads = [job["load_before"] for run in runs for job in (run["one"], run["two"], run["pair"][0], run["lock"])]
         load_range = f"{min(loads):.1f}-{max(loads):.1f}"
         lines.append(
             f"{arch:<12}{runs[0]['one']['parameters']:>10,}{median(r['one']['samples_per_s'] for r in runs):>10.0f}"
             f"{median(r['two']['samples_per_s'] for r in runs):>11.0f}{median(r['efficiency'] for r in runs):>12.0%}"
             f"{percents(r['efficiency'] for r in runs):>14}{median(r['ceiling'] for r in runs):>9.0%}"
-            f"{median(r['efficiency'] / r['ceiling'] for r in runs):>14.0%}"
+            f"{median(r['lock_step'] for r in runs):>11.0%}{percents(r['lock_step'] for r in runs):>14}"
+            f"{median(r['efficiency'] / r['lock_step'] for r in runs):>11.0%}"
             f"{median(r['one']['step_ms'] for r in runs):>13.1f}{median(r['two']['step_ms'] for r in runs):>13.1f}"
-            f"{median(r['two']['allreduce_ms'] for r in runs):>14.2f}{load_range:>11}")
+            f"{median(r['two']['exchange_ms'] for r in runs):>13.2f}{load_range:>11}")
     probes = [one_round["probe"] for one_round in rounds]
     lines.append(f"the machine: two one-thread matmul loops at once ran at {percents(p['ceiling'] for p in probes)} % "
                  f"of twice one alone (per round; load {min(p['load_before'] for p in probes):.1f}-"
@@ -217,10 +242,11 @@ def main(argv=None):
                         help="the data on rank 0 alone, as minidl train (default), or on every rank")
     parser.add_argument("--json", help="also write the measurements here")
     parser.add_argument("--worker", choices=ARCHS, help=argparse.SUPPRESS)
+    parser.add_argument("--exchange", choices=("gradients", "none"), default="gradients", help=argparse.SUPPRESS)
     options = parser.parse_args(argv)
     if options.worker:
         worker(options.worker, options.samples, options.epochs, options.batch_size, options.repeats,
-               options.data_on)
+               options.data_on, options.exchange)
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
