@@ -21,19 +21,26 @@ With `--data-on root` (the default, as `minidl train` does) the data is on rank 
 which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
 
 What two ranks can reach on the machine is measured too, first without minidl: a
-one-thread matmul loop alone and as two processes at once; then two independent
+one-thread matmul loop alone and as two processes at once, which also counts the
+share of its time each process lost in stalls (a product taking over 3 times the
+median: the process was off its core); then two independent
 one-rank jobs of each model run at the same time, with no communication at all. Their
 summed samples/s over twice one job's alone is the `ceiling` column: the efficiency
 left once two processes share the cores, the memory bus and the caches (and the
 machine's other users). Then a 2-rank job whose ranks meet at a barrier once a step,
 as the gradient exchange makes them, but exchange nothing: the `lock step` column.
 What it loses against the ceiling is the cost of running in step (the ranks' slowest
-phases coincide, and each waits for the slower at every step), which no exchange can
+phases coincide, and each waits for the slower at every step, so a stall of either
+rank stalls both), which no exchange can
 win back; `eff./lock` is the part of it that the real job reaches, what its exchange
 costs on top.
 `--rounds N` repeats everything N times, interleaved, and
 prints medians and every round's efficiency: on a machine whose cores come and go the
-spread says more than one figure. Each job records the 1-minute load average before and
+spread says more than one figure. Run it without `chrt -f` (it warns): under
+SCHED_FIFO the kernel's real-time throttling (sched_rt_runtime_us 950000 of each
+1000000) holds a process off its core 50 ms every second, 5 % of each rank's time at
+moments of its own, and in lock step each rank's stalls stop the other too; the stall
+column of the machine line shows it (about 5 % under chrt, under 0.5 % without). Each job records the 1-minute load average before and
 after it (`os.getloadavg`); the table prints the range.
 """
 import argparse
@@ -46,6 +53,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from benchmarks.timing import scheduler
 
 ARCHS = ("simple_lstm", "lstm_conv", "conv_fully")
 REPO = Path(__file__).resolve().parent.parent
@@ -123,24 +132,31 @@ def worker(arch, samples, epochs, batch_size, repeats, data_on="root", exchange=
 PROBE = """
 import time, numpy as np
 a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
-start, count = time.perf_counter(), 0
+out = np.empty_like(a)
+times, start = [], time.perf_counter()
 while time.perf_counter() - start < 5:
-    a @ a
-    count += 1
-print(2 * 512**3 * count / (time.perf_counter() - start) / 1e9)
+    began = time.perf_counter()
+    np.matmul(a, a, out=out)
+    times.append(time.perf_counter() - began)
+times = np.array(times)
+typical = np.median(times)
+stalled = (times[times > 3 * typical] - typical).sum() / times.sum()
+print(2 * 512**3 * len(times) / times.sum() / 1e9, stalled)
 """
 
 
-def matmul_gflops(at_once):
-    """GFLOP/s of each of `at_once` processes running a one-thread float32 512 x 512
-    matmul loop for 5 s at the same time: what the cores give two compute-bound
-    processes, with no minidl and no MPI involved."""
+def matmul_probe(at_once):
+    """(GFLOP/s, share of the time stalled) of each of `at_once` processes running a
+    one-thread float32 512 x 512 matmul loop for 5 s at the same time: what the cores
+    give two compute-bound processes, with no minidl and no MPI involved. A product
+    that takes over 3 times the median is a stall (the process was not running: the
+    machine gave its core to something else); the share is the time lost in them."""
     from minidl.distributed import LAUNCH_ENVIRONMENT
 
     env = {**os.environ, **LAUNCH_ENVIRONMENT}
     probes = [subprocess.Popen([sys.executable, "-c", PROBE], env=env, stdout=subprocess.PIPE, text=True)
               for _ in range(at_once)]
-    return [float(probe.communicate()[0]) for probe in probes]
+    return [tuple(map(float, probe.communicate()[0].split())) for probe in probes]
 
 
 # --------------------------------------------------------------- the driver
@@ -178,11 +194,14 @@ def run_jobs(arch, ranks, options, at_once=1, exchange="gradients"):
 def measure_round(options):
     """One round: the matmul probe, then each model's 1-rank, 2-rank and 2 x 1-rank jobs."""
     load = os.getloadavg()[0]
-    alone, pair = matmul_gflops(1), matmul_gflops(2)
-    probe = {"load_before": load, "alone": alone[0], "two": pair, "ceiling": sum(pair) / (2 * alone[0])}
-    print(f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone[0]:.1f} GFLOP/s "
-          f"alone, {' + '.join(f'{value:.1f}' for value in pair)} GFLOP/s as two processes at once: "
-          f"{probe['ceiling']:.0%} of twice one", file=sys.stderr, flush=True)
+    (alone, alone_stalled), pair = matmul_probe(1)[0], matmul_probe(2)
+    probe = {"load_before": load, "alone": alone, "two": [rate for rate, _ in pair],
+             "ceiling": sum(rate for rate, _ in pair) / (2 * alone),
+             "stalled": [alone_stalled, *(share for _, share in pair)]}
+    print(f"the machine (load {load:.1f}): a one-thread 512 x 512 float32 matmul loop runs at {alone:.1f} GFLOP/s "
+          f"alone, {' + '.join(f'{rate:.1f}' for rate, _ in pair)} GFLOP/s as two processes at once: "
+          f"{probe['ceiling']:.0%} of twice one; time lost in stalls {percents(probe['stalled'], 1)} %",
+          file=sys.stderr, flush=True)
     models = {}
     for arch in options.models:
         (one,), (two,), both = run_jobs(arch, 1, options), run_jobs(arch, 2, options), run_jobs(arch, 1, options, 2)
@@ -197,8 +216,8 @@ def measure_round(options):
     return {"probe": probe, "models": models}
 
 
-def percents(values):
-    return "/".join(f"{100 * value:.0f}" for value in values)
+def percents(values, decimals=0):
+    return "/".join(f"{100 * value:.{decimals}f}" for value in values)
 
 
 def table(rounds, archs):
@@ -223,7 +242,8 @@ def table(rounds, archs):
     probes = [one_round["probe"] for one_round in rounds]
     lines.append(f"the machine: two one-thread matmul loops at once ran at {percents(p['ceiling'] for p in probes)} % "
                  f"of twice one alone (per round; load {min(p['load_before'] for p in probes):.1f}-"
-                 f"{max(p['load_before'] for p in probes):.1f})")
+                 f"{max(p['load_before'] for p in probes):.1f}); time lost in stalls (product over 3 x the median), "
+                 f"alone / each of two: {', '.join(percents(p['stalled'], 1) for p in probes)} %")
     return "\n".join(lines)
 
 
@@ -250,6 +270,11 @@ def main(argv=None):
         return 0
     if options.quick:
         options.samples, options.repeats = 512, 2
+    policy = scheduler()
+    if not policy.startswith("SCHED_OTHER"):
+        print(f"warning: running under {policy}; the kernel holds real-time processes off their core for "
+              "50 ms of every second once they have used the rest (sched_rt_runtime_us), and a stall of one rank "
+              "stalls the other in lock step: run this without chrt -f", file=sys.stderr, flush=True)
     rounds = [measure_round(options) for _ in range(options.rounds)]
     print(f"weak scaling, {options.batch_size} samples per rank and step, {options.samples} samples per epoch, "
           f"one thread per rank, data on {'rank 0' if options.data_on == 'root' else 'every rank'}; "

@@ -15,10 +15,12 @@ only what it works on (`data_on_root`, `run_on_root`, `scatter_steps`, `scatter_
   samples, and every sample is used exactly once per epoch; with the data everywhere
   the order is broadcast, with the data on rank 0 rank 0 sends each rank the samples of
   its parts of the epoch's steps, so a rank holds one epoch's share;
-- averages the gradients with ONE allreduce per step over a flat buffer that holds all
+- averages the gradients with ONE exchange per step of a flat buffer that holds all
   of them, weighted by each rank's share of the step, so every rank takes the step one
   process would take on the whole global batch; the buffer also carries a stop asked
-  by a callback and a diverged step (minidl.train.divergence), so the ranks stop together;
+  by a callback and a diverged step (minidl.train.divergence), so the ranks stop
+  together. The exchange is the node's shared memory when every rank runs on one node
+  (`SharedGradients`), else one allreduce;
 - keeps the dropout masks different per rank and reproducible per seed (ranks other
   than 0 reseed their stream from the seeded one and their rank);
 - sums the loss and the correct predictions as sample-weighted totals and computes AUC
