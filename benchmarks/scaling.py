@@ -223,8 +223,8 @@ def percents(values, decimals=0):
 def table(rounds, archs):
     """Medians over the rounds, the efficiency of every round, the range of the load."""
     median = statistics.median
-    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'efficiency':>12}{'per round %':>14}"
-             f"{'ceiling':>9}{'lock step':>11}{'per round %':>14}{'eff./lock':>11}{'step ms (1)':>13}"
+    lines = [f"{'model':<12}{'params':>10}{'1 rank/s':>10}{'2 ranks/s':>11}{'efficiency':>12}{'per round %':>20}"
+             f"{'ceiling':>9}{'lock step':>11}{'per round %':>20}{'eff./lock':>11}{'step ms (1)':>13}"
              f"{'step ms (2)':>13}{'exchange ms':>13}"
              f"{'load':>11}"]
     for arch in archs:
@@ -234,8 +234,8 @@ def table(rounds, archs):
         lines.append(
             f"{arch:<12}{runs[0]['one']['parameters']:>10,}{median(r['one']['samples_per_s'] for r in runs):>10.0f}"
             f"{median(r['two']['samples_per_s'] for r in runs):>11.0f}{median(r['efficiency'] for r in runs):>12.0%}"
-            f"{percents(r['efficiency'] for r in runs):>14}{median(r['ceiling'] for r in runs):>9.0%}"
-            f"{median(r['lock_step'] for r in runs):>11.0%}{percents(r['lock_step'] for r in runs):>14}"
+            f"{percents(r['efficiency'] for r in runs):>20}{median(r['ceiling'] for r in runs):>9.0%}"
+            f"{median(r['lock_step'] for r in runs):>11.0%}{percents(r['lock_step'] for r in runs):>20}"
             f"{median(r['efficiency'] / r['lock_step'] for r in runs):>11.0%}"
             f"{median(r['one']['step_ms'] for r in runs):>13.1f}{median(r['two']['step_ms'] for r in runs):>13.1f}"
             f"{median(r['two']['exchange_ms'] for r in runs):>13.2f}{load_range:>11}")

@@ -283,12 +283,12 @@ class SharedGradients:
     buffer, used on alternate steps; it fills its slot, all ranks meet at one barrier,
     and each sums every rank's slot straight into its own gradients.
 
-    Why: MPICH's allreduce over shared memory copies the 8.9 MB of conv_fully's buffer
-    through a temporary it allocates per call, which costs the step thousands of page
-    faults; this costs none once the window and the gradients' memory are warm, and
-    one pass instead of the allreduce's several. Why two slots: a rank may fill step
-    k+1's slot while a slower one still reads step k's; it cannot come back to step k's
-    slot (at step k+2) before every rank has passed step k+1's barrier, that is, has
+    Why: MPICH's allreduce over shared memory passes conv_fully's 8.9 MB buffer through
+    a temporary it allocates per call: about 3,000 page faults and 5.7 ms a step on two
+    ranks here, against about 100 faults (one rank alone: 65) and 2.6 ms this way, whose
+    memory stays mapped from step to step. Why two slots: a rank may fill step k+1's
+    slot while a slower one still reads step k's; it cannot come back to step k's slot
+    (at step k+2) before every rank has passed step k+1's barrier, that is, has
     finished reading step k."""
 
     def __init__(self, group, length, dtype):
