@@ -9,6 +9,7 @@ import subprocess
 import sys
 from contextlib import redirect_stderr
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -280,3 +281,41 @@ def test_the_docs_page_has_the_markers_the_table_goes_between(record, tmp_path):
     assert filled.startswith(original.split(report.MARKERS[0])[0])
     assert filled.endswith(report.MARKERS[1] + original.split(report.MARKERS[1])[1])
     assert "| conv_fully | train b32 |" in filled
+
+
+# ------------------------------------------------------------------- scaling
+def scaling_round(one, two, pair, lock, stalled=(0.0, 0.01, 0.02)):
+    job = {"parameters": 10, "step_ms": 1.0, "exchange_ms": 0.1, "load_before": 0.5}
+    return {"probe": {"load_before": 0.5, "alone": 100.0, "two": [99.0, 98.0], "ceiling": 0.985,
+                      "stalled": list(stalled)},
+            "models": {"conv_fully": {
+                "one": {**job, "samples_per_s": one}, "two": {**job, "samples_per_s": two},
+                "pair": [{**job, "samples_per_s": rate} for rate in pair], "lock": {**job, "samples_per_s": lock},
+                "efficiency": two / (2 * one), "ceiling": sum(pair) / (2 * one), "lock_step": lock / (2 * one)}}}
+
+
+def test_scaling_table_gives_efficiency_ceiling_and_lock_step_per_round():
+    from benchmarks import scaling
+
+    rounds = [scaling_round(100, 160, (95, 95), 180), scaling_round(100, 170, (100, 100), 190)]
+    lines = scaling.table(rounds, ["conv_fully"]).splitlines()
+    row = lines[1].split()
+    assert row[0] == "conv_fully" and "80/85" in row and "90/95" in row  # efficiency, lock step per round
+    assert row[row.index("80/85") - 1] == "82%" and row[row.index("90/95") - 1] == "92%"  # medians
+    assert row[row.index("90/95") + 1] == "89%"  # eff./lock: median of 160/180 and 170/190
+    assert "time lost in stalls" in lines[-1] and "0.0/1.0/2.0" in lines[-1]
+
+
+def test_the_lock_step_worker_meets_once_a_step_and_keeps_its_flags():
+    from benchmarks import scaling
+    from minidl.distributed import Watchdog
+
+    class Comm:
+        barriers = 0
+
+        def Barrier(self):
+            self.barriers += 1
+
+    group = SimpleNamespace(comm=Comm(), watchdog=Watchdog(0, None))
+    assert scaling.lock_step_only(group, [], 0.5, (False, True)) == (False, True)
+    assert group.comm.barriers == 1
