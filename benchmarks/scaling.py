@@ -15,7 +15,8 @@ steps of 64 samples and half as many steps per epoch. samples/s is the whole job
 samples of the timed epochs over the wall time between two barriers, after a warm-up
 fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
 (R x samples/s on one). The worker also times the step's gradient exchange alone
-(`exchange ms`: ProcessGroup.average_gradients on gradients of the model's shapes), to
+(`exchange ms`: ProcessGroup.average_gradients and share_updates on gradients of the
+model's shapes, without the optimiser's step between them), to
 show what communication costs next to computing.
 With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
 which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
@@ -113,14 +114,16 @@ def worker(arch, samples, epochs, batch_size, repeats, data_on="root", exchange=
     params = model.trainable_parameters()
     gradients = sum(p.size for p in params)
     exchange_ms = None
-    if group is not None:  # the step's exchange alone (with fit's two flags), on gradients of the model's shapes
+    if group is not None:  # the step's exchanges alone (fit's two flags; no update), on gradients of the model's shapes
         for p in params:
             p.grad = np.ones(p.shape, p.dtype)
         barrier()
         start = time.perf_counter()
         for _ in range(20):
             group.average_gradients(params, 1.0 / size, (False, False))
+            group.share_updates()
         exchange_ms = (time.perf_counter() - start) / 20 * 1e3
+        group.end_training(params)
     steps = epochs * -(-samples // (batch_size * size))
     if rank == 0:
         print(json.dumps({"arch": arch, "ranks": size, "parameters": int(gradients),

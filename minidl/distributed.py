@@ -245,7 +245,8 @@ class Watchdog:
 # ---------------------------------------------------------- the gradient exchange
 def _pack_gradients(flat, params, share, flags):
     """Fill `flat` with share * each parameter's gradient (zeros where it has none), then
-    a 1 per parameter that has one, then the flags: one pass per gradient, no temporaries."""
+    a 1 per parameter that has one, then the flags (one pass per gradient, no
+    temporaries); returns it."""
     xp = backend.get_array_module(flat)
     total = sum(p.size for p in params)
     flat[total:] = 0
@@ -260,6 +261,7 @@ def _pack_gradients(flat, params, share, flags):
         offset += p.size
     for i, flag in enumerate(flags):
         flat[total + len(params) + i] = bool(flag)
+    return flat
 
 
 def _summed(slots, offset, param):
@@ -277,41 +279,137 @@ def _summed(slots, offset, param):
     return grad
 
 
-class SharedGradients:
-    """The gradient exchange of ranks that all run on one node, through one MPI
-    shared-memory window rather than an allreduce. Each rank owns two slots of the flat
-    buffer, used on alternate steps; it fills its slot, all ranks meet at one barrier,
-    and each sums every rank's slot straight into its own gradients.
+def partition(sizes, ranks):
+    """The rank that updates each parameter, from their sizes: the largest first, each
+    to the rank with the fewest elements so far (ties: the lower index, the lower rank),
+    so every rank computes the same split and the ranks' shares are near equal."""
+    load, owners = [0] * ranks, [0] * len(sizes)
+    for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+        owners[i] = min(range(ranks), key=load.__getitem__)
+        load[owners[i]] += sizes[i]
+    return owners
+
+
+class SharedMemoryStep:
+    """A data-parallel step of ranks that all run on one node, through one MPI
+    shared-memory window: the parameters themselves live in the window, one copy that
+    every rank reads, and the update is split among the ranks (ZeRO's stage 1,
+    Rajbhandari et al. 2020): each parameter has one owner (`partition`), the one rank
+    that sums its gradient and updates it, in place, for all.
+
+    The window holds, per rank, a gradient slot (the flat buffer of
+    ProcessGroup.average_gradients) and a flag, and once the parameters. A step: each
+    rank fills its gradient slot; the ranks meet at a barrier; each sums every rank's
+    slot for the parameters it owns, in rank order, straight into their gradients
+    (`reduce`); the optimiser updates those; the ranks meet again (`updated`), and the
+    next forward pass reads the new values. Between the two barriers no rank reads a
+    parameter, and a rank writes its gradient slot again only after the second, which
+    no rank passes before it has read every slot.
 
     Why: MPICH's allreduce over shared memory passes conv_fully's 8.9 MB buffer through
-    a temporary it allocates per call: about 3,000 page faults and 5.7 ms a step on two
-    ranks here, against about 100 faults (one rank alone: 65) and 2.6 ms this way, whose
-    memory stays mapped from step to step. Why two slots: a rank may fill step k+1's
-    slot while a slower one still reads step k's; it cannot come back to step k's slot
-    (at step k+2) before every rank has passed step k+1's barrier, that is, has
-    finished reading step k."""
+    a temporary it allocates per call (about 3,000 page faults and 5.7 ms a step on two
+    ranks here), and with replicas every rank then updates every parameter, at the same
+    moment as the other: Adam over 2.2 M parameters is memory-bound and took 2.4 ms a
+    step on each of two ranks against 1.4 ms alone. Here each of two ranks sums and
+    updates half of the parameters, and both read one copy of the weights."""
 
-    def __init__(self, group, length, dtype):
-        self.group, self.length, self.dtype = group, int(length), np.dtype(dtype)
+    def __init__(self, group, sizes, dtype, flags):
+        self.group, self.sizes, self.dtype = group, tuple(sizes), np.dtype(dtype)
+        self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
+        self.total, self.flags = int(self.offsets[-1]), int(flags)
+        self.owners = partition(self.sizes, group.size)
+        slot = self.total + len(self.sizes) + self.flags + 1  # gradients, counts, flags; the update's flag
         itemsize = self.dtype.itemsize
-        self.window = group.mpi.Win.Allocate_shared(2 * self.length * itemsize, itemsize, comm=group.comm)
+        own = slot + (self.total if group.rank == 0 else 0)  # rank 0's part also holds the parameters
+        self.window = group.mpi.Win.Allocate_shared(own * itemsize, itemsize, comm=group.comm)
         self.window.Lock_all(group.mpi.MODE_NOCHECK)  # one passive epoch for the window's life
-        self.slots = [np.frombuffer(self.window.Shared_query(rank)[0], self.dtype, 2 * self.length)
-                      .reshape(2, self.length) for rank in range(group.size)]
-        self.step = 0
+        memory = [np.frombuffer(self.window.Shared_query(rank)[0], self.dtype, slot + (self.total if rank == 0 else 0))
+                  for rank in range(group.size)]
+        self.slots = [part[:slot] for part in memory]
+        self.parameters = memory[0][slot:]
+        self.views = None  # the parameters' arrays in the window, once bound
 
-    def own_slot(self):
-        """This rank's slot for the coming exchange, to fill."""
-        self.step += 1
-        return self.slots[self.group.rank][self.step % 2]
+    def serves(self, params, dtype, flags):
+        return (tuple(p.size for p in params), np.dtype(dtype), int(flags)) == (self.sizes, self.dtype, self.flags)
 
-    def every_slot(self):
-        """Every rank's slot of this exchange, once every rank has filled its own."""
+    def meet(self, what):
+        """A barrier (watched) that also makes each rank's stores visible to the others."""
         self.window.Sync()  # this rank's stores, visible to the others
-        with self.group.watchdog.waiting("a gradient exchange"):
+        with self.group.watchdog.waiting(what):
             self.group.comm.Barrier()
         self.window.Sync()  # and theirs to this rank
-        return [slots[self.step % 2] for slots in self.slots]
+
+    def _part(self, array, i):
+        return array[self.offsets[i]:self.offsets[i + 1]]
+
+    def bind(self, params):
+        """Move the parameters into the window, rank 0's values, unless they are there
+        already: at the first step of every fit (whose start loads rank 0's weights into
+        fresh arrays on every rank, so every rank binds at the same step)."""
+        if self.views is not None and all(p.data is view for p, view in zip(params, self.views)):
+            return
+        self.meet("a parameter exchange")  # no rank still reads the window's parameters
+        if self.group.rank == 0:
+            for i, p in enumerate(params):
+                self._part(self.parameters, i).reshape(p.shape)[...] = p.data
+        self.meet("a parameter exchange")
+        self.views = [self._part(self.parameters, i).reshape(p.shape) for i, p in enumerate(params)]
+        for p, view in zip(params, self.views):
+            p.data = view
+
+    def release(self, params):
+        """Give the parameters private copies of their values again (end of fit): the
+        model then no longer shares memory that another process may write."""
+        if self.views is not None:
+            for p, view in zip(params, self.views):
+                if p.data is view:
+                    p.data = view.copy()
+        self.views = None
+
+    def reduce(self, params, share, flags):
+        """Each parameter this rank owns gets the summed share-weighted gradient of every
+        rank, the others None; returns how many ranks raised each flag."""
+        self.bind(params)
+        _pack_gradients(self.slots[self.group.rank][:-1], params, share, flags)
+        self.meet("a gradient exchange")
+        counts = sum(slot[self.total:-1] for slot in self.slots)
+        for i, p in enumerate(params):
+            owned = self.owners[i] == self.group.rank
+            p.grad = _summed(self.slots, self.offsets[i], p) if owned and counts[i] else None
+        return counts[len(params):]
+
+    def updated(self, problem):
+        """After the optimiser's step: the ranks meet, so every rank reads every new value
+        from here on; returns whether any rank raised `problem`."""
+        self.slots[self.group.rank][-1] = bool(problem)
+        self.meet("a parameter update")
+        return any(bool(slot[-1]) for slot in self.slots)
+
+    def share_slots(self, optimizer):
+        """Copy the optimiser's slots of the parameters each rank owns (Adam's moments) to
+        every rank, through the gradient slots, which no step uses meanwhile."""
+        params = optimizer.params
+        for name in optimizer.slot_names:
+            slots = optimizer._slots(name)
+            self.meet("an optimiser state exchange")  # every rank done reading the gradient slots
+            own = self.slots[self.group.rank]
+            for i, owner in enumerate(self.owners):
+                if owner == self.group.rank:
+                    if slots[i] is not None:
+                        self._part(own, i)[...] = slots[i].reshape(-1)
+                    own[self.total + i] = slots[i] is not None
+            self.meet("an optimiser state exchange")
+            for i, owner in enumerate(self.owners):
+                if owner != self.group.rank:
+                    source = self.slots[owner]
+                    values = self._part(source, i).reshape(params[i].shape)
+                    if not source[self.total + i]:
+                        slots[i] = None
+                    elif slots[i] is None:
+                        slots[i] = values.astype(params[i].dtype)
+                    else:
+                        slots[i][...] = values
+        self.meet("an optimiser state exchange")  # done reading before the next step writes
 
     def free(self):
         """Release the window (collective)."""
@@ -338,7 +436,8 @@ class ProcessGroup:
         # so whether the library reads device memory is the user's to say.
         self.cuda_aware = os.environ.get("MINIDL_MPI_CUDA_AWARE", "") == "1"
         self._one_node = None  # whether every rank runs on this node, asked on first use
-        self._shared = None  # the SharedGradients of the last layout exchanged
+        self._shared = None  # the SharedMemoryStep of the last layout exchanged
+        self._step = None  # the one the current step uses (None: an allreduce)
 
     @property
     def is_root(self):
@@ -474,7 +573,7 @@ class ProcessGroup:
             backend.manual_seed((backend.next_seed() + self.rank) % 2**63)
 
     def average_gradients(self, params, share, flags=()):
-        """Give every parameter the gradient of the whole step's mean loss, in ONE exchange
+        """Give the parameters the gradient of the whole step's mean loss, in ONE exchange
         of a flat buffer; returns, for each of `flags`, whether any rank raised it (fit's:
         a stop asked after the previous step, a diverged step).
 
@@ -482,46 +581,66 @@ class ProcessGroup:
         share_r = rank r's samples / the step's samples, is the gradient one process
         would get on the global batch. The buffer also carries, per parameter, how many
         ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
-        and in its last elements how many ranks raised each flag. The exchange is the
-        node's shared memory when every rank runs on one node (`SharedGradients`), else
-        one allreduce."""
+        and in its last elements how many ranks raised each flag.
+
+        When every rank runs on one node (NumPy arrays, one dtype) the step goes through
+        the node's shared memory (`SharedMemoryStep`): the parameters move into it at
+        the first step, each rank gets the gradients only of the parameters it owns (the
+        others' grad is None, so the optimiser leaves them to their owners), and
+        `share_updates` after the optimiser's step makes every new value visible to
+        every rank. Otherwise (MINIDL_MPI_SHARED_MEMORY=0, several nodes, CuPy) it is
+        one allreduce, after which every rank updates every parameter."""
         xp = backend.get_array_module(*(p.data for p in params))
         dtype = np.result_type(*(p.dtype for p in params))
+        self._step = self._shared_step(params, dtype, len(flags)) if xp is np else None
+        if self._step is not None:
+            return tuple(bool(count > 0) for count in self._step.reduce(params, share, flags))
         total = sum(p.size for p in params)
-        length = total + len(params) + len(flags)
-        shared = self._shared_gradients(length, dtype) if xp is np else None
-        flat = shared.own_slot() if shared is not None else xp.empty(length, dtype=dtype)
-        _pack_gradients(flat, params, share, flags)
-        if shared is not None:
-            slots = shared.every_slot()
-            counts = sum(slot[total:] for slot in slots)
-            offset = 0
-            for i, p in enumerate(params):
-                p.grad = _summed(slots, offset, p) if counts[i] else None
-                offset += p.size
-        else:
-            # views out of the reduced buffer: no copies back
-            flat = self._allreduce_sum(flat)
-            counts = backend.to_numpy(flat[total:])
-            offset = 0
-            for i, p in enumerate(params):
-                p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype, copy=False) if counts[i] else None
-                offset += p.size
+        flat = _pack_gradients(xp.empty(total + len(params) + len(flags), dtype=dtype), params, share, flags)
+        flat = self._allreduce_sum(flat)
+        counts = backend.to_numpy(flat[total:])
+        offset = 0
+        for i, p in enumerate(params):  # views out of the reduced buffer: no copies back
+            p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype, copy=False) if counts[i] else None
+            offset += p.size
         return tuple(bool(count > 0) for count in counts[len(params):])
 
-    def _shared_gradients(self, length, dtype):
-        """The SharedGradients of this layout, made (collectively) on first use; None when
-        the ranks are not all on one node or MINIDL_MPI_SHARED_MEMORY=0."""
+    def share_updates(self, problem=False):
+        """After the optimiser's step that followed `average_gradients`: every rank sees
+        the new values of the parameters other ranks updated (nothing to do when every
+        rank updated every one). Returns whether any rank raised `problem` (its update
+        went wrong), so that all stop together."""
+        return bool(problem) if self._step is None else self._step.updated(problem)
+
+    def share_optimizer_state(self, optimizer):
+        """Every rank gets the optimiser's slots (Adam's moments, SGD's velocity) of the
+        parameters other ranks update, so its state_dict is whole (a checkpoint that
+        includes the optimiser, a resumed fit); fit calls this at the end of each epoch."""
+        if self._step is not None:
+            self._step.share_slots(optimizer)
+
+    def end_training(self, params):
+        """At the end of fit (also when it raises; no communication): the parameters get
+        private arrays again, out of the shared memory."""
+        if self._shared is not None:
+            self._shared.release(params)
+        self._step = None
+
+    def _shared_step(self, params, dtype, flags):
+        """The SharedMemoryStep of this layout, made (collectively) on first use; None
+        when the ranks are not all on one node, MINIDL_MPI_SHARED_MEMORY=0, or the
+        parameters' dtypes differ (their arrays could not be views of one buffer)."""
         if self._one_node is None:
             node = self.comm.Split_type(self.mpi.COMM_TYPE_SHARED)
             self._one_node = node.Get_size() == self.size and os.environ.get(SHARED_MEMORY_VARIABLE, "") != "0"
             node.Free()
-        if not self._one_node or self.size == 1:
+        if not self._one_node or self.size == 1 or any(p.dtype != dtype for p in params):
             return None
-        if self._shared is None or (self._shared.length, self._shared.dtype) != (length, np.dtype(dtype)):
+        if self._shared is None or not self._shared.serves(params, dtype, flags):
             if self._shared is not None:
+                self._shared.release(params)
                 self._shared.free()
-            self._shared = SharedGradients(self, length, dtype)
+            self._shared = SharedMemoryStep(self, [p.size for p in params], dtype, flags)
         return self._shared
 
     def average_buffers(self, model):

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import minidl
 from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, _pack_gradients, _summed, find_mpiexec,
-                                launch_command, launch_rank, launch_size, resolve_group, shard_steps,
+                                launch_command, launch_rank, launch_size, partition, resolve_group, shard_steps,
                                 watchdog_timeout)
 from minidl.train import evaluate, fit, predict
 from minidl.train.loop import _epoch_steps
@@ -191,6 +191,7 @@ def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
 def test_ranks_on_one_node_exchange_gradients_through_shared_memory_unless_told(two_rank_training):
     folder, _, exchange = two_rank_training
     assert [rank_results(folder, rank)[1]["exchange"] for rank in (0, 1)] == [exchange, exchange]
+    assert rank_results(folder, 1)[1]["private"]  # out of the shared memory after fit
 
 
 def test_the_shared_exchange_sums_every_ranks_slot_in_rank_order_into_the_gradients():
@@ -385,6 +386,27 @@ def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(t
     assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
     assert "the loss is nan" in second["message"]
     assert "another rank's loss or arithmetic went wrong" in first["message"]
+
+
+def test_an_update_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
+    done, _ = mpirun("update_diverges", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "stopping every rank" not in done.stderr
+    script = load_script("update_diverges")
+    first, second = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
+    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
+    assert "its arithmetic went out of range (overflow" in second["message"]
+    assert "another rank's update went wrong" in first["message"]
+
+
+def test_the_update_is_split_among_the_ranks_by_size_the_same_on_every_rank():
+    sizes = [1_048_576, 1024, 1_048_576, 256, 5, 1024]
+    owners = partition(sizes, 2)
+    assert owners[0] != owners[2]  # the two large ones apart
+    loads = [sum(size for size, owner in zip(sizes, owners) if owner == rank) for rank in (0, 1)]
+    assert abs(loads[0] - loads[1]) <= max(sizes[1:2] + sizes[3:])
+    assert partition(sizes, 2) == owners and partition(sizes, 1) == [0] * len(sizes)
+    assert sorted(set(partition(sizes, 3))) == [0, 1, 2]
 
 
 def test_mpiexec_minidl_train_reads_the_data_on_rank_0_alone(tmp_path):

@@ -332,8 +332,12 @@ def _train_epoch(model, optimizer, objective, inputs, batch_size, shuffle, callb
             guard.stop(problem, batch)
         with guard.watch():
             optimizer.step()
-        if guard.problem() is not None:
-            guard.stop(guard.problem(), batch, in_update=True)
+        problem = guard.problem()
+        if group is not None:  # on one node each rank updates its part of the parameters
+            elsewhere = group.share_updates(problem is not None)
+            problem = problem or ("another rank's update went wrong" if elsewhere else None)
+        if problem is not None:
+            guard.stop(problem, batch, in_update=True)
 
         seen += size
         done += step_size
@@ -497,6 +501,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
                                 rooted)
             if group is not None:
                 group.average_buffers(model)  # each rank's moving statistics saw only its samples
+                group.share_optimizer_state(optimizer)  # each rank's holds what it updated
             if validation is not None:
                 outputs, val_loss, targets = _inference(model, validation[0], validation_batch_size, objective,
                                                         validation[1], group, rooted)
@@ -516,6 +521,8 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
         raise
     finally:
         model.train(was_training)
+        if group is not None:
+            group.end_training(optimizer.params)  # the parameters out of the shared memory
     for callback in callbacks:
         callback.on_train_end({})
     return history

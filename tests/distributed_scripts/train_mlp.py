@@ -6,7 +6,8 @@ rank its samples. MINIDL_MPI_SHARED_MEMORY=0 (set by the test) makes the ranks e
 gradients by allreduce rather than through the node's shared memory.
 
 Each rank writes OUT/rank<r>.npz (its final parameters and optimiser state) and OUT/rank<r>.json (its
-History, the ids of the samples it trained on, per epoch, and how it exchanged gradients). The callbacks' paths name
+History, the ids of the samples it trained on, per epoch, how it exchanged gradients, and
+whether its parameters were its own after fit). The callbacks' paths name
 the rank, so the test sees which ranks wrote files. The test builds the same model and
 data from this module (make_model, make_data) to train the one-process reference.
 """
@@ -87,8 +88,16 @@ def main(out, holder):
     np.savez(out / f"rank{rank}.npz", *[p.numpy() for p in model.parameters()],
              **{f"optimizer {key}": value for key, value in ids.optimizer.state_dict().items()})
     exchange = "shared memory" if world()._shared is not None else "allreduce"
+    # after fit the parameters are the rank's own again: rank 0 changing its copy leaves rank 1's alone
+    before = [p.numpy().copy() for p in model.parameters()]
+    world().comm.Barrier()
+    if rank == 0:
+        for p in model.parameters():
+            p.data += 1.0
+    world().comm.Barrier()
+    private = rank == 0 or all(np.array_equal(p.numpy(), value) for p, value in zip(model.parameters(), before))
     (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs,
-                                                      "exchange": exchange}))
+                                                      "exchange": exchange, "private": private}))
 
 
 if __name__ == "__main__":
