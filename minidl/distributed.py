@@ -19,8 +19,10 @@ only what it works on (`data_on_root`, `run_on_root`, `scatter_steps`, `scatter_
   of them, weighted by each rank's share of the step, so every rank takes the step one
   process would take on the whole global batch; the buffer also carries a stop asked
   by a callback and a diverged step (minidl.train.divergence), so the ranks stop
-  together. The exchange is the node's shared memory when every rank runs on one node
-  (`SharedGradients`), else one allreduce;
+  together. When every rank runs on one node the step goes through the node's shared
+  memory instead (`SharedMemoryStep`): the parameters live there, one copy for all,
+  and each rank sums and updates the parameters it owns; else it is one allreduce,
+  after which every rank updates every parameter;
 - keeps the dropout masks different per rank and reproducible per seed (ranks other
   than 0 reseed their stream from the seeded one and their rank);
 - sums the loss and the correct predictions as sample-weighted totals and computes AUC
