@@ -245,38 +245,47 @@ class Watchdog:
 
 
 # ---------------------------------------------------------- the gradient exchange
-def _pack_gradients(flat, params, share, flags):
+def _pack_gradients(flat, params, share, flags, kept=()):
     """Fill `flat` with share * each parameter's gradient (zeros where it has none), then
     a 1 per parameter that has one, then the flags (one pass per gradient, no
-    temporaries); returns it."""
+    temporaries; a plain copy when share is 1); returns it. The parts of the parameters
+    whose indices are in `kept` are left as they are (their flags are set)."""
     xp = backend.get_array_module(flat)
     total = sum(p.size for p in params)
     flat[total:] = 0
     offset = 0
     for i, p in enumerate(params):
         part = flat[offset:offset + p.size]
-        if p.grad is None:
+        if p.grad is not None:
+            flat[total + i] = 1
+        if i in kept:
+            pass
+        elif p.grad is None:
             part[...] = 0
+        elif share == 1:
+            part[...] = p.grad.reshape(-1)
         else:
             xp.multiply(p.grad.reshape(-1), share, out=part)
-            flat[total + i] = 1
         offset += p.size
     for i, flag in enumerate(flags):
         flat[total + len(params) + i] = bool(flag)
     return flat
 
 
-def _summed(slots, offset, param):
-    """sum_r slots[r][offset:offset + param.size], added in rank order (the same bits on
-    every rank), as param's gradient: written over the array of its own gradient when it
-    has one, whose memory the allocator has kept warm (a fresh one costs page faults)."""
-    parts = [slot[offset:offset + param.size] for slot in slots]
+def _summed(param, share, parts):
+    """share * param's own gradient plus the other ranks' `parts` of it, added in rank
+    order, as param's gradient: written over its own gradient array when it has one
+    (whose memory the allocator keeps warm: a fresh one costs page faults), in one pass
+    when share is 1."""
     grad = param.grad
-    if not (isinstance(grad, np.ndarray) and grad.dtype == param.dtype and grad.flags.c_contiguous):
-        grad = np.empty(param.shape, param.dtype)
+    if grad is None:
+        grad = np.zeros(param.shape, param.dtype)
+    elif not (isinstance(grad, np.ndarray) and grad.dtype == param.dtype and grad.flags.c_contiguous):
+        grad = np.array(grad, dtype=param.dtype, order="C")
     out = grad.reshape(-1)
-    np.add(parts[0], parts[1], out=out, casting="same_kind")
-    for part in parts[2:]:
+    if share != 1:
+        np.multiply(out, share, out=out)
+    for part in parts:
         np.add(out, part, out=out, casting="same_kind")
     return grad
 
@@ -301,9 +310,10 @@ class SharedMemoryStep:
 
     The window holds, per rank, a gradient slot (the flat buffer of
     ProcessGroup.average_gradients) and a flag, and once the parameters. A step: each
-    rank fills its gradient slot; the ranks meet at a barrier; each sums every rank's
-    slot for the parameters it owns, in rank order, straight into their gradients
-    (`reduce`); the optimiser updates those; the ranks meet again (`updated`), and the
+    rank fills its gradient slot with the gradients of the parameters it does not own;
+    the ranks meet at a barrier; each adds the other ranks' slots, in rank order, to its
+    own gradients of the parameters it owns, in place (`reduce`; with fit's gradients,
+    already weighted by the backward pass, one pass over them); the optimiser updates those; the ranks meet again (`updated`), and the
     next forward pass reads the new values. Between the two barriers no rank reads a
     parameter, and a rank writes its gradient slot again only after the second, which
     no rank passes before it has read every slot.
@@ -320,6 +330,7 @@ class SharedMemoryStep:
         self.offsets = np.concatenate([[0], np.cumsum(self.sizes)]).astype(np.int64)
         self.total, self.flags = int(self.offsets[-1]), int(flags)
         self.owners = partition(self.sizes, group.size)
+        self.owned = frozenset(i for i, owner in enumerate(self.owners) if owner == group.rank)
         slot = self.total + len(self.sizes) + self.flags + 1  # gradients, counts, flags; the update's flag
         itemsize = self.dtype.itemsize
         own = slot + (self.total if group.rank == 0 else 0)  # rank 0's part also holds the parameters
@@ -372,12 +383,13 @@ class SharedMemoryStep:
         """Each parameter this rank owns gets the summed share-weighted gradient of every
         rank, the others None; returns how many ranks raised each flag."""
         self.bind(params)
-        _pack_gradients(self.slots[self.group.rank][:-1], params, share, flags)
+        rank = self.group.rank
+        _pack_gradients(self.slots[rank][:-1], params, share, flags, kept=self.owned)  # no rank reads those
         self.meet("a gradient exchange")
         counts = sum(slot[self.total:-1] for slot in self.slots)
         for i, p in enumerate(params):
-            owned = self.owners[i] == self.group.rank
-            p.grad = _summed(self.slots, self.offsets[i], p) if owned and counts[i] else None
+            others = [self._part(slot, i) for r, slot in enumerate(self.slots) if r != rank]
+            p.grad = _summed(p, share, others) if i in self.owned and counts[i] else None
         return counts[len(params):]
 
     def updated(self, problem):
@@ -579,9 +591,11 @@ class ProcessGroup:
         of a flat buffer; returns, for each of `flags`, whether any rank raised it (fit's:
         a stop asked after the previous step, a diverged step).
 
-        Each rank's .grad is that of its own mean loss, so sum_r share_r * grad_r, with
+        When each rank's .grad is that of its own mean loss, sum_r share_r * grad_r, with
         share_r = rank r's samples / the step's samples, is the gradient one process
-        would get on the global batch. The buffer also carries, per parameter, how many
+        would get on the global batch. `share` is that factor; fit starts each rank's
+        backward pass from share_r instead, so its gradients come weighted and it passes
+        1, and the exchange only adds. The buffer also carries, per parameter, how many
         ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
         and in its last elements how many ranks raised each flag.
 

@@ -194,18 +194,22 @@ def test_ranks_on_one_node_exchange_gradients_through_shared_memory_unless_told(
     assert rank_results(folder, 1)[1]["private"]  # out of the shared memory after fit
 
 
-def test_the_shared_exchange_sums_every_ranks_slot_in_rank_order_into_the_gradients():
+def test_the_shared_exchange_adds_the_other_ranks_slots_to_the_owners_gradients():
     params = [minidl.Tensor(np.zeros((2, 3)), requires_grad=True), minidl.Tensor(np.zeros(4), requires_grad=True)]
     params[0].grad, params[1].grad = np.full((2, 3), 2.0), None
     flat = np.full(6 + 4 + 2 + 1, np.nan)
     _pack_gradients(flat, params, 0.25, (True,))
     np.testing.assert_array_equal(flat, [0.5] * 6 + [0.0] * 4 + [1, 0] + [1])
-    slots = [np.arange(10.0), 10 * np.arange(10.0), 100 * np.arange(10.0)]  # three ranks' gradients
+    flat = np.full(6 + 4 + 2, np.nan)
+    _pack_gradients(flat, params, 1.0, (), kept={0})  # the owner's own part: left alone, flagged
+    assert np.isnan(flat[:6]).all() and flat[6:].tolist() == [0.0] * 4 + [1, 0]
     own = params[0].grad
-    summed = _summed(slots, 0, params[0])
+    summed = _summed(params[0], 1.0, [np.arange(6.0), 10 * np.arange(6.0)])  # two other ranks
     assert summed is own  # written over the rank's own gradient array, no fresh memory
-    np.testing.assert_array_equal(summed, 111 * np.arange(6.0).reshape(2, 3))
-    np.testing.assert_array_equal(_summed(slots, 6, params[1]), 111 * np.arange(6.0, 10.0))
+    np.testing.assert_array_equal(summed, 2 + 11 * np.arange(6.0).reshape(2, 3))
+    params[0].grad = np.full((2, 3), 2.0)
+    np.testing.assert_array_equal(_summed(params[0], 0.5, [np.ones(6)]), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(_summed(params[1], 1.0, [np.arange(4.0)]), np.arange(4.0))  # none of its own
 
 
 def test_every_sample_is_trained_on_once_per_epoch(two_rank_training):

@@ -316,13 +316,15 @@ def _train_epoch(model, optimizer, objective, inputs, batch_size, shuffle, callb
         with guard.watch():
             output = model(*_to_tensors(_take(arrays, index), device, dtype))
             loss = model.regularized(objective.loss(output, y[index], None if weights is None else weights[index]))
-            loss.backward()
+            # with a process group, the gradient of this rank's share of the step's loss: the exchange only adds
+            loss.backward(None if group is None else backend.get_array_module(loss.data).full(
+                loss.shape, (stop - start) / step_size, dtype=loss.dtype))
         loss_value = loss.item()
         problem = guard.problem(loss_value)
         size = stop - start
         if group is not None:
             # One allreduce carries the gradients, a stop asked after the previous step and this step's trouble.
-            stop_asked, diverged = group.average_gradients(optimizer.params, size / step_size,
+            stop_asked, diverged = group.average_gradients(optimizer.params, 1.0,
                                                            (model.stop_training and batch > 0, problem is not None))
             problem = problem or ("another rank's loss or arithmetic went wrong" if diverged else None)
             if stop_asked and problem is None:
