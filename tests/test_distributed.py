@@ -392,6 +392,14 @@ def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(t
     assert "another rank's loss or arithmetic went wrong" in first["message"]
 
 
+def test_ranks_that_built_different_models_are_refused_on_every_rank(tmp_path):
+    done, _ = mpirun("different_models", tmp_path)
+    assert done.returncode == 0, done.stderr
+    for rank in (0, 1):
+        message = json.loads((tmp_path / f"rank{rank}.json").read_text())["message"]
+        assert "the ranks built different models" in message
+
+
 def test_an_update_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
     done, _ = mpirun("update_diverges", tmp_path)
     assert done.returncode == 0, done.stderr
