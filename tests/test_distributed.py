@@ -381,15 +381,20 @@ def test_mpiexec_minidl_predict_names_a_bad_line_and_ends_every_rank(tmp_path):
     assert "line 3: not UTF-8 text" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
-    done, _ = mpirun("diverge", tmp_path)
+@pytest.mark.parametrize("script, on_rank_1, on_rank_0", [
+    ("diverge", "the loss is nan", "another rank's loss or arithmetic went wrong"),
+    ("update_diverges", "its arithmetic went out of range (overflow", "another rank's update went wrong"),
+], ids=["in the loss", "in the update"])
+def test_a_step_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path, script, on_rank_1,
+                                                                                 on_rank_0):
+    done, _ = mpirun(script, tmp_path)
     assert done.returncode == 0, done.stderr
     assert "stopping every rank" not in done.stderr
-    script = load_script("diverge")
+    bad_step = load_script(script).BAD_STEP
     first, second = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
-    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
-    assert "the loss is nan" in second["message"]
-    assert "another rank's loss or arithmetic went wrong" in first["message"]
+    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, bad_step + 1)
+    assert on_rank_1 in second["message"]
+    assert on_rank_0 in first["message"]
 
 
 def test_ranks_that_built_different_models_are_refused_on_every_rank(tmp_path):
@@ -398,17 +403,6 @@ def test_ranks_that_built_different_models_are_refused_on_every_rank(tmp_path):
     for rank in (0, 1):
         message = json.loads((tmp_path / f"rank{rank}.json").read_text())["message"]
         assert "the ranks built different models" in message
-
-
-def test_an_update_that_diverges_on_one_rank_stops_every_rank_there_without_abort(tmp_path):
-    done, _ = mpirun("update_diverges", tmp_path)
-    assert done.returncode == 0, done.stderr
-    assert "stopping every rank" not in done.stderr
-    script = load_script("update_diverges")
-    first, second = (json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1))
-    assert (first["epoch"], first["step"]) == (second["epoch"], second["step"]) == (1, script.BAD_STEP + 1)
-    assert "its arithmetic went out of range (overflow" in second["message"]
-    assert "another rank's update went wrong" in first["message"]
 
 
 def test_the_update_is_split_among_the_ranks_by_size_the_same_on_every_rank():
