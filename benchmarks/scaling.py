@@ -16,33 +16,33 @@ samples of the timed epochs over the wall time between two barriers, after a war
 fit (Numba compilation, first-call costs). Efficiency = samples/s on R ranks /
 (R x samples/s on one). The worker also times the step's gradient exchange alone
 (`exchange ms`: ProcessGroup.average_gradients and share_updates on gradients of the
-model's shapes, without the optimiser's step between them), to
-show what communication costs next to computing.
+model's shapes, without the optimiser's step between them), to show what
+communication costs next to computing.
 With `--data-on root` (the default, as `minidl train` does) the data is on rank 0 alone,
 which sends each rank its samples every epoch; `--data-on every` gives every rank a copy.
 
 What two ranks can reach on the machine is measured too, first without minidl: a
 one-thread matmul loop alone and as two processes at once, which also counts the
 share of its time each process lost in stalls (a product taking over 3 times the
-median: the process was off its core); then two independent
-one-rank jobs of each model run at the same time, with no communication at all. Their
+median: the process was off its core); then two independent one-rank jobs of each
+model run at the same time, with no communication at all. Their
 summed samples/s over twice one job's alone is the `ceiling` column: the efficiency
 left once two processes share the cores, the memory bus and the caches (and the
 machine's other users). Then a 2-rank job whose ranks meet at a barrier once a step,
-as the gradient exchange makes them, but exchange nothing: the `lock step` column.
-What it loses against the ceiling is the cost of running in step (the ranks' slowest
-phases coincide, and each waits for the slower at every step, so a stall of either
-rank stalls both), which no exchange can
-win back; `eff./lock` is the part of it that the real job reaches, what its exchange
-costs on top.
-`--rounds N` repeats everything N times, interleaved, and
-prints medians and every round's efficiency: on a machine whose cores come and go the
-spread says more than one figure. Run it without `chrt -f` (it warns): under
+as the gradient exchange makes them, but exchange nothing and each update every
+parameter, as replicas do: the `lock step` column. What it loses against the ceiling
+is the cost of running in step (the ranks' slowest phases coincide, and each waits
+for the slower at every step, so a stall of either rank stalls both); `eff./lock` is
+the real job's share of it, above 100 % where splitting the update among the ranks
+saves more than the exchange costs. `--rounds N` repeats everything N times,
+interleaved, and prints medians and every round's efficiency: on a machine whose
+cores come and go the spread says more than one figure. Run it without `chrt -f` (it warns): under
 SCHED_FIFO the kernel's real-time throttling (sched_rt_runtime_us 950000 of each
 1000000) holds a process off its core 50 ms every second, 5 % of each rank's time at
 moments of its own, and in lock step each rank's stalls stop the other too; the stall
-column of the machine line shows it (about 5 % under chrt, under 0.5 % without). Each job records the 1-minute load average before and
-after it (`os.getloadavg`); the table prints the range.
+column of the machine line shows it (about 5 % under chrt, under 0.5 % without). Each
+job records the 1-minute load average before and after it (`os.getloadavg`); the table
+prints the range.
 """
 import argparse
 import json
@@ -123,7 +123,7 @@ def worker(arch, samples, epochs, batch_size, repeats, data_on="root", exchange=
             group.average_gradients(params, 1.0 / size, (False, False))
             group.share_updates()
         exchange_ms = (time.perf_counter() - start) / 20 * 1e3
-        group.end_training(params)
+        group.end_training()
     steps = epochs * -(-samples // (batch_size * size))
     if rank == 0:
         print(json.dumps({"arch": arch, "ranks": size, "parameters": int(gradients),

@@ -252,31 +252,28 @@ def _pack_gradients(flat, params, share, flags, kept=()):
     whose indices are in `kept` are left as they are (their flags are set)."""
     xp = backend.get_array_module(flat)
     total = sum(p.size for p in params)
-    flat[total:] = 0
     offset = 0
     for i, p in enumerate(params):
-        part = flat[offset:offset + p.size]
-        if p.grad is not None:
-            flat[total + i] = 1
+        part, offset = flat[offset:offset + p.size], offset + p.size
+        flat[total + i] = p.grad is not None
         if i in kept:
-            pass
-        elif p.grad is None:
+            continue
+        if p.grad is None:
             part[...] = 0
         elif share == 1:
             part[...] = p.grad.reshape(-1)
         else:
             xp.multiply(p.grad.reshape(-1), share, out=part)
-        offset += p.size
     for i, flag in enumerate(flags):
         flat[total + len(params) + i] = bool(flag)
     return flat
 
 
 def _summed(param, share, parts):
-    """share * param's own gradient plus the other ranks' `parts` of it, added in rank
-    order, as param's gradient: written over its own gradient array when it has one
-    (whose memory the allocator keeps warm: a fresh one costs page faults), in one pass
-    when share is 1."""
+    """share * param's own gradient plus the other ranks' `parts` of it (added in the
+    order given; only the owner computes it, so no other rank need match its bits), as
+    param's gradient: written over its own gradient array when it has one (whose memory
+    the allocator keeps warm: a fresh one costs page faults), in one pass when share is 1."""
     grad = param.grad
     if grad is None:
         grad = np.zeros(param.shape, param.dtype)
@@ -313,8 +310,9 @@ class SharedMemoryStep:
     rank fills its gradient slot with the gradients of the parameters it does not own;
     the ranks meet at a barrier; each adds the other ranks' slots, in rank order, to its
     own gradients of the parameters it owns, in place (`reduce`; with fit's gradients,
-    already weighted by the backward pass, one pass over them); the optimiser updates those; the ranks meet again (`updated`), and the
-    next forward pass reads the new values. Between the two barriers no rank reads a
+    already weighted by the backward pass, one pass over them); the optimiser updates
+    those; the ranks meet again (`updated`), and the next forward pass reads the new
+    values. Between the two barriers no rank reads a
     parameter, and a rank writes its gradient slot again only after the second, which
     no rank passes before it has read every slot.
 
@@ -340,7 +338,7 @@ class SharedMemoryStep:
                   for rank in range(group.size)]
         self.slots = [part[:slot] for part in memory]
         self.parameters = memory[0][slot:]
-        self.views = None  # the parameters' arrays in the window, once bound
+        self.bound, self.views = [], []  # the parameters in the window and their arrays there
 
     def serves(self, params, dtype, flags):
         return (tuple(p.size for p in params), np.dtype(dtype), int(flags)) == (self.sizes, self.dtype, self.flags)
@@ -359,25 +357,27 @@ class SharedMemoryStep:
         """Move the parameters into the window, rank 0's values, unless they are there
         already: at the first step of every fit (whose start loads rank 0's weights into
         fresh arrays on every rank, so every rank binds at the same step)."""
-        if self.views is not None and all(p.data is view for p, view in zip(params, self.views)):
+        if len(self.bound) == len(params) and all(
+                p is bound and p.data is view for p, bound, view in zip(params, self.bound, self.views)):
             return
         self.meet("a parameter exchange")  # no rank still reads the window's parameters
         if self.group.rank == 0:
             for i, p in enumerate(params):
                 self._part(self.parameters, i).reshape(p.shape)[...] = p.data
         self.meet("a parameter exchange")
+        self.bound = list(params)
         self.views = [self._part(self.parameters, i).reshape(p.shape) for i, p in enumerate(params)]
         for p, view in zip(params, self.views):
             p.data = view
 
-    def release(self, params):
-        """Give the parameters private copies of their values again (end of fit): the
-        model then no longer shares memory that another process may write."""
-        if self.views is not None:
-            for p, view in zip(params, self.views):
-                if p.data is view:
-                    p.data = view.copy()
-        self.views = None
+    def release(self):
+        """Give the bound parameters private copies of their values again (end of fit, a
+        new layout): the model then no longer shares memory that another process may
+        write, or that is freed."""
+        for p, view in zip(self.bound, self.views):
+            if p.data is view:
+                p.data = view.copy()
+        self.bound, self.views = [], []
 
     def reduce(self, params, share, flags):
         """Each parameter this rank owns gets the summed share-weighted gradient of every
@@ -387,9 +387,10 @@ class SharedMemoryStep:
         _pack_gradients(self.slots[rank][:-1], params, share, flags, kept=self.owned)  # no rank reads those
         self.meet("a gradient exchange")
         counts = sum(slot[self.total:-1] for slot in self.slots)
+        others = [slot for r, slot in enumerate(self.slots) if r != rank]
         for i, p in enumerate(params):
-            others = [self._part(slot, i) for r, slot in enumerate(self.slots) if r != rank]
-            p.grad = _summed(p, share, others) if i in self.owned and counts[i] else None
+            owned = i in self.owned and counts[i]
+            p.grad = _summed(p, share, [self._part(slot, i) for slot in others]) if owned else None
         return counts[len(params):]
 
     def updated(self, problem):
@@ -645,11 +646,11 @@ class ProcessGroup:
         if self._step is not None:
             self._step.share_slots(optimizer)
 
-    def end_training(self, params):
+    def end_training(self):
         """At the end of fit (also when it raises; no communication): the parameters get
         private arrays again, out of the shared memory."""
         if self._shared is not None:
-            self._shared.release(params)
+            self._shared.release()
         self._step = None
 
     def _shared_step(self, params, dtype, flags):
@@ -664,7 +665,7 @@ class ProcessGroup:
             return None
         if self._shared is None or not self._shared.serves(params, dtype, flags):
             if self._shared is not None:
-                self._shared.release(params)
+                self._shared.release()
                 self._shared.free()
             self._shared = SharedMemoryStep(self, [p.size for p in params], dtype, flags)
         return self._shared

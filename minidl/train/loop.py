@@ -311,19 +311,18 @@ def _train_epoch(model, optimizer, objective, inputs, batch_size, shuffle, callb
     guard = DivergenceGuard(epoch, len(steps), optimizer, callbacks)
     model.train()
     for batch, ((start, stop), step_size) in enumerate(steps):
-        index = order[start:stop]
+        index, size = order[start:stop], stop - start
         model.zero_grad()
         with guard.watch():
             output = model(*_to_tensors(_take(arrays, index), device, dtype))
             loss = model.regularized(objective.loss(output, y[index], None if weights is None else weights[index]))
             # with a process group, the gradient of this rank's share of the step's loss: the exchange only adds
             loss.backward(None if group is None else backend.get_array_module(loss.data).full(
-                loss.shape, (stop - start) / step_size, dtype=loss.dtype))
+                loss.shape, size / step_size, dtype=loss.dtype))
         loss_value = loss.item()
         problem = guard.problem(loss_value)
-        size = stop - start
         if group is not None:
-            # One allreduce carries the gradients, a stop asked after the previous step and this step's trouble.
+            # One exchange carries the gradients, a stop asked after the previous step and this step's trouble.
             stop_asked, diverged = group.average_gradients(optimizer.params, 1.0,
                                                            (model.stop_training and batch > 0, problem is not None))
             problem = problem or ("another rank's loss or arithmetic went wrong" if diverged else None)
@@ -524,7 +523,7 @@ def fit(model, x, y, epochs=1, batch_size=32, optimizer=None, loss=None, validat
     finally:
         model.train(was_training)
         if group is not None:
-            group.end_training(optimizer.params)  # the parameters out of the shared memory
+            group.end_training()  # the parameters out of the shared memory
     for callback in callbacks:
         callback.on_train_end({})
     return history
