@@ -56,6 +56,7 @@ import traceback
 import numpy as np
 
 from minidl import backend
+from minidl.sparse import IndexedSlices
 
 #: Variables that MPI launchers set in every process they start, holding the number of
 #: processes: Open MPI, MPICH and Intel MPI (Hydra's PMI), MVAPICH; MPICH's local count last.
@@ -246,26 +247,32 @@ class Watchdog:
 
 # ---------------------------------------------------------- the gradient exchange
 def _pack_gradients(flat, params, share, flags, kept=()):
-    """Fill `flat` with share * each parameter's gradient (zeros where it has none), then
-    a 1 per parameter that has one, then the flags (one pass per gradient, no
-    temporaries; a plain copy when share is 1); returns it. The parts of the parameters
-    whose indices are in `kept` are left as they are (their flags are set)."""
+    """Fill `flat` with share * each parameter's gradient (zeros where it has none; a
+    row-sparse one, IndexedSlices, written into its rows), then a 1 per parameter that
+    has one, then a 1 per parameter whose gradient is row-sparse, then the flags (one
+    pass per gradient, no temporaries; a plain copy when share is 1); returns it. The
+    parts of the parameters whose indices are in `kept` are left as they are (their
+    flags are set)."""
     xp = backend.get_array_module(flat)
-    total = sum(p.size for p in params)
+    total, n = sum(p.size for p in params), len(params)
     offset = 0
     for i, p in enumerate(params):
         part, offset = flat[offset:offset + p.size], offset + p.size
-        flat[total + i] = p.grad is not None
+        sparse = isinstance(p.grad, IndexedSlices)
+        flat[total + i], flat[total + n + i] = p.grad is not None, sparse
         if i in kept:
             continue
         if p.grad is None:
             part[...] = 0
+        elif sparse:
+            part[...] = 0
+            part.reshape(p.shape)[p.grad.indices] = p.grad.values if share == 1 else p.grad.values * share
         elif share == 1:
             part[...] = p.grad.reshape(-1)
         else:
             xp.multiply(p.grad.reshape(-1), share, out=part)
     for i, flag in enumerate(flags):
-        flat[total + len(params) + i] = bool(flag)
+        flat[total + 2 * n + i] = bool(flag)
     return flat
 
 
@@ -277,6 +284,8 @@ def _summed(param, share, parts):
     grad = param.grad
     if grad is None:
         grad = np.zeros(param.shape, param.dtype)
+    elif isinstance(grad, IndexedSlices):
+        grad = grad.to_dense().astype(param.dtype, copy=False)
     elif not (isinstance(grad, np.ndarray) and grad.dtype == param.dtype and grad.flags.c_contiguous):
         grad = np.array(grad, dtype=param.dtype, order="C")
     out = grad.reshape(-1)
@@ -285,6 +294,22 @@ def _summed(param, share, parts):
     for part in parts:
         np.add(out, part, out=out, casting="same_kind")
     return grad
+
+
+def _exchanged(summed, ranks, sparse_ranks):
+    """A parameter's gradient after the exchange, from the sum `summed` (its shape) and
+    how many ranks had a gradient of it and how many of those a row-sparse one: None
+    when no rank had one; when every rank's was row-sparse, IndexedSlices over the rows
+    of the sum that are not all zeros (the rows some rank's batch used, so the lazy
+    optimisers update the rows one process would; a used row whose gradients cancel to
+    exactly zero in every column is the exception), else the dense sum."""
+    if not ranks:
+        return None
+    if sparse_ranks < ranks:
+        return summed
+    xp = backend.get_array_module(summed)
+    rows = xp.flatnonzero((summed != 0).any(axis=1))
+    return IndexedSlices(rows, summed[rows], summed.shape)
 
 
 def partition(sizes, ranks):
@@ -329,7 +354,7 @@ class SharedMemoryStep:
         self.total, self.flags = int(self.offsets[-1]), int(flags)
         self.owners = partition(self.sizes, group.size)
         self.owned = frozenset(i for i, owner in enumerate(self.owners) if owner == group.rank)
-        slot = self.total + len(self.sizes) + self.flags + 1  # gradients, counts, flags; the update's flag
+        slot = self.total + 2 * len(self.sizes) + self.flags + 1  # gradients, two counts, flags; the update's flag
         itemsize = self.dtype.itemsize
         own = slot + (self.total if group.rank == 0 else 0)  # rank 0's part also holds the parameters
         self.window = group.mpi.Win.Allocate_shared(own * itemsize, itemsize, comm=group.comm)
@@ -387,11 +412,12 @@ class SharedMemoryStep:
         _pack_gradients(self.slots[rank][:-1], params, share, flags, kept=self.owned)  # no rank reads those
         self.meet("a gradient exchange")
         counts = sum(slot[self.total:-1] for slot in self.slots)
-        others = [slot for r, slot in enumerate(self.slots) if r != rank]
+        others, n = [slot for r, slot in enumerate(self.slots) if r != rank], len(params)
         for i, p in enumerate(params):
             owned = i in self.owned and counts[i]
-            p.grad = _summed(p, share, [self._part(slot, i) for slot in others]) if owned else None
-        return counts[len(params):]
+            p.grad = _exchanged(_summed(p, share, [self._part(slot, i) for slot in others]), counts[i],
+                                counts[n + i]) if owned else None
+        return counts[2 * n:]
 
     def updated(self, problem):
         """After the optimiser's step: the ranks meet, so every rank reads every new value
@@ -405,7 +431,7 @@ class SharedMemoryStep:
         every rank, through the gradient slots, which no step uses meanwhile."""
         params = optimizer.params
         for name in optimizer.slot_names:
-            slots = optimizer._slots(name)
+            slots = optimizer.slots(name)
             self.meet("an optimiser state exchange")  # every rank done reading the gradient slots
             own = self.slots[self.group.rank]
             for i, owner in enumerate(self.owners):
@@ -607,8 +633,11 @@ class ProcessGroup:
         would get on the global batch. `share` is that factor; fit starts each rank's
         backward pass from share_r instead, so its gradients come weighted and it passes
         1, and the exchange only adds. The buffer also carries, per parameter, how many
-        ranks had a gradient (one no rank used keeps grad None, which optimisers skip),
-        and in its last elements how many ranks raised each flag.
+        ranks had a gradient (one no rank used keeps grad None, which optimisers skip)
+        and how many a row-sparse one (an embedding bag's IndexedSlices: it is summed as
+        a dense matrix and comes back as the rows some rank used, so the optimiser's lazy
+        update touches the rows one process would), and in its last elements how many
+        ranks raised each flag.
 
         When every rank runs on one node (NumPy arrays, one dtype) the step goes through
         the node's shared memory (`SharedMemoryStep`): the parameters move into it at
@@ -622,15 +651,15 @@ class ProcessGroup:
         self._step = self._shared_step(params, dtype, len(flags)) if xp is np else None
         if self._step is not None:
             return tuple(bool(count > 0) for count in self._step.reduce(params, share, flags))
-        total = sum(p.size for p in params)
-        flat = _pack_gradients(xp.empty(total + len(params) + len(flags), dtype=dtype), params, share, flags)
+        total, n = sum(p.size for p in params), len(params)
+        flat = _pack_gradients(xp.empty(total + 2 * n + len(flags), dtype=dtype), params, share, flags)
         flat = self._allreduce_sum(flat)
         counts = backend.to_numpy(flat[total:])
         offset = 0
         for i, p in enumerate(params):  # views out of the reduced buffer: no copies back
-            p.grad = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype, copy=False) if counts[i] else None
-            offset += p.size
-        return tuple(bool(count > 0) for count in counts[len(params):])
+            summed = flat[offset:offset + p.size].reshape(p.shape).astype(p.dtype, copy=False)
+            p.grad, offset = _exchanged(summed, counts[i], counts[n + i]), offset + p.size
+        return tuple(bool(count > 0) for count in counts[2 * n:])
 
     def share_updates(self, problem=False):
         """After the optimiser's step that followed `average_gradients`: every rank sees

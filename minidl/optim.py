@@ -88,7 +88,11 @@ class Optimizer:
                              ", which it would never update; make the optimiser after the model's first call, or "
                              "build the model first: model.build(input_shape)")
 
-    def _slots(self, name):
+    def slots(self, name):
+        """The optimiser's slot `name` (one of `slot_names`: Adam's moments "m" and "v",
+        SGD's "velocity"): a list with one array per parameter, None until the
+        parameter's first update; an entry may be replaced by an array of its shape
+        (data-parallel training fills in the slots of parameters other ranks update)."""
         slots = getattr(self, name, None)
         if slots is None:
             slots = [None] * len(self.params)
@@ -97,7 +101,7 @@ class Optimizer:
 
     def _slot(self, name, index, param):
         """The slot array `name` of parameter `index`, zeros like the parameter at first."""
-        slots = self._slots(name)
+        slots = self.slots(name)
         if slots[index] is None:
             slots[index] = backend.get_array_module(param.data).zeros_like(param.data)
         return slots[index]
@@ -105,7 +109,7 @@ class Optimizer:
     def state_dict(self):
         state = {"iterations": np.asarray(self.iterations)}
         for name in self.slot_names:
-            for i, value in enumerate(self._slots(name)):
+            for i, value in enumerate(self.slots(name)):
                 if value is not None:
                     state[f"{name}.{i}"] = backend.to_numpy(value).copy()
         return state
@@ -113,7 +117,7 @@ class Optimizer:
     def load_state_dict(self, state):
         self.iterations = int(state["iterations"])
         for name in self.slot_names:
-            slots = self._slots(name)
+            slots = self.slots(name)
             for i, p in enumerate(self.params):
                 key = f"{name}.{i}"
                 if key in state:

@@ -59,6 +59,18 @@ def test_adam_state_round_trip_resumes_exactly():
     np.testing.assert_array_equal(a.data, b.data)
 
 
+def test_slots_are_the_state_and_an_entry_filled_in_is_kept():
+    a, b = param([0.5, -0.5]), param([1.0])
+    opt = optim.Adam([a, b], lr=0.1)
+    a.grad = np.array([1.0, 2.0])
+    opt.step()
+    m = opt.slots("m")
+    assert m[1] is None and m is opt.slots("m")  # b has had no update: no moment yet
+    np.testing.assert_allclose(m[0], 0.1 * a.grad)
+    m[1] = np.array([3.0])  # as another rank's moments are filled in
+    assert opt.state_dict()["m.1"].tolist() == [3.0]
+
+
 def test_adam_trains_a_small_regression():
     minidl.manual_seed(0)
     rng = np.random.default_rng(0)

@@ -1,5 +1,6 @@
 """Launched by tests/test_distributed.py as `mpiexec -n 2 python train_mlp.py OUT HOLDER`:
-a data-parallel fit of a small float64 MLP without dropout, 16 samples per rank and step,
+a data-parallel fit of a small float64 MLP without dropout beside an embedding bag (whose
+gradient is row-sparse, so Adam's update is the lazy one), 16 samples per rank and step,
 with validation data, a checkpoint every epoch and a CSV log. HOLDER "every" gives every
 rank the data; "root" gives it to rank 0 alone (the others pass None), which sends each
 rank its samples. MINIDL_MPI_SHARED_MEMORY=0 (set by the test) makes the ranks exchange
@@ -21,10 +22,12 @@ import numpy as np
 import minidl
 from minidl import nn, optim
 from minidl.distributed import world
+from minidl.ops.shape import concatenate
 from minidl.train import Callback, CSVLogger, ModelCheckpoint, fit
 
 SEED, EPOCHS, BATCH_PER_RANK = 7, 3, 16
 TRAIN, VALIDATION = 80, 20  # 80 = 2 full steps of 32 and a last one of 16: nothing joined
+BAG_ROWS, BAG_IDS = 200, 4  # each step uses at most 128 of the 200 rows: lazy and dense Adam differ
 OPTIMIZER = functools.partial(optim.Adam, lr=0.05)  # large steps, so a wrong gradient shows
 
 
@@ -55,13 +58,28 @@ class EpochIds(Callback):
         self.recorder.seen = []
 
 
+class FeaturesAndBag(nn.Module):
+    """The id and the two features through Dense(8, tanh), beside the mean of the
+    embedding-bag rows of the BAG_IDS ids in the last columns."""
+
+    def __init__(self, name=None):
+        super().__init__(name)
+        self.dense = nn.Dense(8, activation="tanh")
+        self.bag = nn.EmbeddingBag(BAG_ROWS, 3, mode="mean")
+
+    def forward(self, x):
+        ids = np.rint(x.numpy()[:, 3:]).astype(np.int64)
+        return concatenate([self.dense(x[:, :3]), self.bag(ids)], axis=-1)
+
+
 def make_data():
-    """(x, y, x_val, y_val): two noisy features after the id column, a linear rule."""
+    """(x, y, x_val, y_val): two noisy features after the id column, a linear rule, then
+    BAG_IDS ids of bag rows."""
     rng = np.random.default_rng(0)
     n = TRAIN + VALIDATION
     features = rng.normal(size=(n, 2))
     y = (features[:, 0] + 0.5 * features[:, 1] + rng.normal(0, 0.5, n) > 0).astype(np.float64)
-    x = np.column_stack([np.arange(n) / SampleRecorder.IDS_SCALE, features])
+    x = np.column_stack([np.arange(n) / SampleRecorder.IDS_SCALE, features, rng.integers(0, BAG_ROWS, (n, BAG_IDS))])
     return x[:TRAIN], y[:TRAIN], x[TRAIN:], y[TRAIN:]
 
 
@@ -69,8 +87,8 @@ def make_model():
     """(model, recorder), float64, weights from SEED; call with the default dtype float64."""
     minidl.manual_seed(SEED)
     recorder = SampleRecorder()
-    model = nn.Sequential([recorder, nn.Dense(8, activation="tanh"), nn.Dense(1, activation="sigmoid")])
-    model.build((None, 3))
+    model = nn.Sequential([recorder, FeaturesAndBag(), nn.Dense(1, activation="sigmoid")])
+    model.build((None, 3 + BAG_IDS))
     return model, recorder
 
 
