@@ -182,7 +182,7 @@ def test_two_ranks_at_16_match_one_process_at_32(two_rank_training, float64):
         assert state.keys() == expected_state.keys()
         for name, want in expected_state.items():
             np.testing.assert_allclose(state[name], want, rtol=0, atol=1e-10, err_msg=name)
-        assert results["history"].keys() == history.keys()
+        assert results["history"].keys() == history.keys() and results["floats"]  # Python floats, as in one process
         for name, values in results["history"].items():  # metrics over all ranks' samples
             np.testing.assert_allclose(values, history[name], rtol=0, atol=1e-10, err_msg=name)
     first, second = rank_results(folder, 0)[0], rank_results(folder, 1)[0]

@@ -359,7 +359,7 @@ def _train_epoch(model, optimizer, objective, inputs, batch_size, shuffle, callb
         loss_sum, correct, seen, stops = group.sum([loss_sum, correct, seen, model.stop_training])
         model.stop_training = bool(stops)
         scores, labels = group.gather(scores), group.gather(labels)
-    logs = {"loss": loss_sum / seen, "accuracy": correct / seen}
+    logs = {"loss": float(loss_sum / seen), "accuracy": float(correct / seen)}  # the ranks' sums are NumPy's
     if objective.task == "binary":
         logs["roc_auc"] = _roc_metric(metrics.roc_auc, np.concatenate(labels), np.concatenate(scores))
     return logs

@@ -7,8 +7,8 @@ rank its samples. MINIDL_MPI_SHARED_MEMORY=0 (set by the test) makes the ranks e
 gradients by allreduce rather than through the node's shared memory.
 
 Each rank writes OUT/rank<r>.npz (its final parameters and optimiser state) and OUT/rank<r>.json (its
-History, the ids of the samples it trained on, per epoch, how it exchanged gradients, and
-whether its parameters were its own after fit). The callbacks' paths name
+History and whether its values were all Python floats, the ids of the samples it trained on, per epoch,
+how it exchanged gradients, and whether its parameters were its own after fit). The callbacks' paths name
 the rank, so the test sees which ranks wrote files. The test builds the same model and
 data from this module (make_model, make_data) to train the one-process reference.
 """
@@ -114,7 +114,8 @@ def main(out, holder):
             p.data += 1.0
     world().comm.Barrier()
     private = rank == 0 or all(np.array_equal(p.numpy(), value) for p, value in zip(model.parameters(), before))
-    (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs,
+    floats = all(type(value) is float for values in history.values() for value in values)
+    (out / f"rank{rank}.json").write_text(json.dumps({"history": dict(history), "ids": ids.epochs, "floats": floats,
                                                       "exchange": exchange, "private": private}))
 
 
