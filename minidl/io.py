@@ -35,6 +35,10 @@ weights than the file holds fails before it allocates them, and every array's na
 dtype and shape is checked against the rebuilt model before it is copied in. Every failure is a
 ModelFileError (a ValueError) that says what is wrong; nothing in the file is ever
 executed. `save` refuses non-finite weights for the same reason `load` does.
+
+`save` writes a hidden temporary file beside the path, fsyncs it and renames it over
+the path, so a reader (or a process killed midway) sees the old file or the new one,
+never half of one; the temporary a killed save leaves goes at the next save to that path.
 """
 import contextlib
 import hashlib
@@ -42,6 +46,8 @@ import importlib
 import json
 import math
 import os
+import re
+import socket
 import tempfile
 from typing import NamedTuple
 
@@ -129,16 +135,45 @@ def _dtype_to_json(dtype):
     return np.dtype(dtype).name
 
 
+def _temporary_prefix(name):
+    """The start of the name of a temporary file that will replace `name`: hidden, and
+    naming this host and this process, the one that writes it."""
+    return f".{name}.{socket.gethostname()}-{os.getpid()}."
+
+
+def _remove_dead_temporaries(directory, name):
+    """Remove the temporary files that processes of this host which no longer run (a
+    save killed midway) left beside `name`; a live writer's, or another host's, stay.
+    POSIX only (Windows' os.kill would end the process it asks about)."""
+    if os.name != "posix":
+        return
+    pattern = re.compile(re.escape(f".{name}.{socket.gethostname()}-") + r"(\d+)\..*\.tmp")
+    for entry in os.listdir(directory):
+        match = pattern.fullmatch(entry)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            os.kill(int(match.group(1)), 0)
+        except ProcessLookupError:  # no such process: the writer is gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(directory, entry))
+        except (PermissionError, OverflowError):  # alive under another user; not a pid
+            pass
+
+
 def _atomic_write(path, chunks):
     """Write `chunks` to a temporary file beside `path`, fsync it, then rename it over
-    `path`: readers see the old file or the new one, never half of one."""
+    `path`: readers see the old file or the new one, never half of one. Temporaries
+    that killed saves to `path` left behind go first."""
     path = os.path.abspath(os.fspath(path))
     directory = os.path.dirname(path)
     if os.path.isdir(path):
         raise IsADirectoryError(f"save: {path} is a directory")
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: the folder {directory} does not exist")
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
+    _remove_dead_temporaries(directory, os.path.basename(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(os.path.basename(path)), suffix=".tmp",
+                                             dir=directory)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             for chunk in chunks:

@@ -1,8 +1,10 @@
 """Crash safety of `minidl.io.save`: a process killed (SIGKILL) in the middle of a save
-leaves the previous file at that path intact and loadable, and two processes saving to
-one path leave one whole file. The savers are separate Python processes."""
+leaves the previous file at that path intact and loadable (and the temporary file it
+leaves goes at the next save), and two processes saving to one path leave one whole
+file. The savers are separate Python processes."""
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -11,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minidl import io
+from minidl import io, nn
 
 REPO = Path(__file__).resolve().parent.parent
 #: A child that saves the model of width WIDTH to PATH TIMES times; KILL_AT names where
@@ -76,6 +78,37 @@ def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path, kill_at)
     child = saver(path, 32, kill_at)
     assert child.wait(timeout=60) == -signal.SIGKILL
     assert_whole(path, previous)
+    assert len(temporaries(tmp_path)) == 1  # the killed save's own, which nothing could remove
+    assert saver(path, 8).wait(timeout=60) == 0  # the next save to that path removes it
+    assert temporaries(tmp_path) == [] and path.read_bytes() == previous
+
+
+def temporaries(folder):
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
+@pytest.mark.skipif(os.name != "posix", reason="the temporaries of dead savers are found with POSIX's kill(pid, 0)")
+def test_a_save_removes_only_the_temporaries_of_dead_savers_of_its_path(tmp_path):
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    host = socket.gethostname()
+    names = {"dead": f".model.mdl.{host}-{ended.pid}.a1b2c3d4.tmp",
+             "live": f".model.mdl.{host}-{running.pid}.a1b2c3d4.tmp",
+             "other host": f".model.mdl.elsewhere.{host}-{ended.pid}.a1b2c3d4.tmp",
+             "other path": f".other.mdl.{host}-{ended.pid}.a1b2c3d4.tmp"}
+    try:
+        for name in names.values():
+            (tmp_path / name).write_bytes(b"partial")
+        model = nn.Sequential([nn.Dense(2)])
+        model.build((None, 3))
+        io.save(tmp_path / "model.mdl", model)
+    finally:
+        running.kill()
+        running.wait()
+    assert temporaries(tmp_path) == sorted(name for kind, name in names.items() if kind != "dead")
+    assert_whole(tmp_path / "model.mdl", (tmp_path / "model.mdl").read_bytes())
+
 
 
 def test_a_save_killed_at_random_moments_never_leaves_half_a_file(tmp_path):
