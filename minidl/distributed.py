@@ -284,8 +284,6 @@ def _summed(param, share, parts):
     grad = param.grad
     if grad is None:
         grad = np.zeros(param.shape, param.dtype)
-    elif isinstance(grad, IndexedSlices):
-        grad = grad.to_dense().astype(param.dtype, copy=False)
     elif not (isinstance(grad, np.ndarray) and grad.dtype == param.dtype and grad.flags.c_contiguous):
         grad = np.array(grad, dtype=param.dtype, order="C")
     out = grad.reshape(-1)
@@ -305,11 +303,7 @@ def _exchanged(summed, ranks, sparse_ranks):
     exactly zero in every column is the exception), else the dense sum."""
     if not ranks:
         return None
-    if sparse_ranks < ranks:
-        return summed
-    xp = backend.get_array_module(summed)
-    rows = xp.flatnonzero((summed != 0).any(axis=1))
-    return IndexedSlices(rows, summed[rows], summed.shape)
+    return summed if sparse_ranks < ranks else IndexedSlices.of_nonzero_rows(summed)
 
 
 def partition(sizes, ranks):

@@ -135,10 +135,10 @@ def _dtype_to_json(dtype):
     return np.dtype(dtype).name
 
 
-def _temporary_prefix(name):
-    """The start of the name of a temporary file that will replace `name`: hidden, and
-    naming this host and this process, the one that writes it."""
-    return f".{name}.{socket.gethostname()}-{os.getpid()}."
+def _temporary_stem(name):
+    """How the names of the temporary files that will replace `name` start, before the
+    writer's pid: hidden, and naming this host."""
+    return f".{name}.{socket.gethostname()}-"
 
 
 def _remove_dead_temporaries(directory, name):
@@ -147,13 +147,14 @@ def _remove_dead_temporaries(directory, name):
     POSIX only (Windows' os.kill would end the process it asks about)."""
     if os.name != "posix":
         return
-    pattern = re.compile(re.escape(f".{name}.{socket.gethostname()}-") + r"(\d+)\..*\.tmp")
+    pattern = re.compile(re.escape(_temporary_stem(name)) + r"(\d+)\..*\.tmp")
     for entry in os.listdir(directory):
         match = pattern.fullmatch(entry)
-        if match is None or int(match.group(1)) == os.getpid():
+        pid = None if match is None else int(match.group(1))
+        if pid is None or pid == os.getpid():
             continue
         try:
-            os.kill(int(match.group(1)), 0)
+            os.kill(pid, 0)
         except ProcessLookupError:  # no such process: the writer is gone
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(os.path.join(directory, entry))
@@ -172,8 +173,8 @@ def _atomic_write(path, chunks):
     if not os.path.isdir(directory):
         raise FileNotFoundError(f"save: the folder {directory} does not exist")
     _remove_dead_temporaries(directory, os.path.basename(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=_temporary_prefix(os.path.basename(path)), suffix=".tmp",
-                                             dir=directory)
+    descriptor, temporary = tempfile.mkstemp(prefix=f"{_temporary_stem(os.path.basename(path))}{os.getpid()}.",
+                                             suffix=".tmp", dir=directory)
     try:
         with os.fdopen(descriptor, "wb") as handle:
             for chunk in chunks:

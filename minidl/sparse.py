@@ -41,6 +41,13 @@ class IndexedSlices:
         xp.add.at(summed, inverse.reshape(-1), values)
         return cls(rows, summed, dense_shape)
 
+    @classmethod
+    def of_nonzero_rows(cls, dense):
+        """The rows of the (rows, dim) matrix `dense` that are not all zeros."""
+        xp = backend.get_array_module(dense)
+        rows = xp.flatnonzero((dense != 0).any(axis=1))
+        return cls(rows, dense[rows], dense.shape)
+
     @property
     def shape(self):
         return self.dense_shape

@@ -71,6 +71,11 @@ def assert_whole(path, *candidates):
     assert np.isfinite(model.parameters()[0].numpy()).all()
 
 
+def temporaries(folder):
+    """The temporary files in `folder`."""
+    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
+
+
 @pytest.mark.parametrize("kill_at", [1, 3, 5, 7, "rename"])
 def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path, kill_at):
     previous, path = saved_bytes(tmp_path, 8), tmp_path / "model.mdl"
@@ -83,10 +88,6 @@ def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path, kill_at)
     assert temporaries(tmp_path) == [] and path.read_bytes() == previous
 
 
-def temporaries(folder):
-    return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
-
-
 @pytest.mark.skipif(os.name != "posix", reason="the temporaries of dead savers are found with POSIX's kill(pid, 0)")
 def test_a_save_removes_only_the_temporaries_of_dead_savers_of_its_path(tmp_path):
     ended = subprocess.Popen([sys.executable, "-c", "pass"])
@@ -95,7 +96,7 @@ def test_a_save_removes_only_the_temporaries_of_dead_savers_of_its_path(tmp_path
     host = socket.gethostname()
     names = {"dead": f".model.mdl.{host}-{ended.pid}.a1b2c3d4.tmp",
              "live": f".model.mdl.{host}-{running.pid}.a1b2c3d4.tmp",
-             "other host": f".model.mdl.elsewhere.{host}-{ended.pid}.a1b2c3d4.tmp",
+             "other host": f".model.mdl.not-{host}-{ended.pid}.a1b2c3d4.tmp",
              "other path": f".other.mdl.{host}-{ended.pid}.a1b2c3d4.tmp"}
     try:
         for name in names.values():
@@ -108,7 +109,6 @@ def test_a_save_removes_only_the_temporaries_of_dead_savers_of_its_path(tmp_path
         running.wait()
     assert temporaries(tmp_path) == sorted(name for kind, name in names.items() if kind != "dead")
     assert_whole(tmp_path / "model.mdl", (tmp_path / "model.mdl").read_bytes())
-
 
 
 def test_a_save_killed_at_random_moments_never_leaves_half_a_file(tmp_path):
