@@ -32,7 +32,7 @@ def main():
     rng = np.random.default_rng(1)
     points = rng.uniform(-1, 1, (512, 2)).astype(np.float32)
     labels = (points[:, 0] * points[:, 1] > 0).astype(np.float32)[:, None]
-    model = nn.Sequential([nn.Dense(16, activation="tanh"), nn.Dense(16, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(16, activation="tanh"), nn.Dense(16, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     model.build((None, 2))
     opt = optim.Adam(model.parameters(), lr=0.02)
     for step in range(301):

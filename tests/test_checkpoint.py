@@ -31,7 +31,7 @@ def data():
 def run(folder, epochs, interrupt_after=None, resume=False, patience=10):
     """(model, history, backup) of a seeded run; with dropout, so the random stream matters."""
     minidl.manual_seed(3)
-    model = nn.Sequential([nn.Embedding(20, 6), nn.Conv1D(8, 3, padding="same"), nn.ELU(), nn.Dropout(0.3),
+    model = minidl.Sequential([nn.Embedding(20, 6), nn.Conv1D(8, 3, padding="same"), nn.ELU(), nn.Dropout(0.3),
                            nn.GlobalMaxPooling1D(), nn.Dense(1, activation="sigmoid")])
     model.build((None, 12))
     optimizer = minidl.optim.Adam(model.parameters(), lr=0.01)

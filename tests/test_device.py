@@ -388,7 +388,7 @@ rng = np.random.default_rng(0)
 ids = rng.integers(0, 10, size=(4, 8)).astype(np.int32)
 labels = rng.integers(0, 2, size=(4, 1)).astype(np.float32)
 trained = {}
-model = nn.Sequential([nn.Embedding(10, 4), nn.Flatten(), nn.Dense(6, activation="relu"),
+model = minidl.Sequential([nn.Embedding(10, 4), nn.Flatten(), nn.Dense(6, activation="relu"),
                        nn.Dropout(0.5), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
 model.build((None, 8))
 trained["sequential"] = step(model, ids, labels, optim.Adam(model.parameters()))
@@ -452,7 +452,7 @@ def test_tensor_to_moves_a_leaf_and_keeps_its_flag(fake_cupy):
 
 
 def _small_model():
-    model = nn.Sequential([nn.Dense(3), nn.BatchNormalization(), nn.Dense(1)])
+    model = minidl.Sequential([nn.Dense(3), nn.BatchNormalization(), nn.Dense(1)])
     model.build((None, 4))
     return model
 

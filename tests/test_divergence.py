@@ -25,7 +25,7 @@ def batch_norm_model():
     """Dense -> ELU -> BatchNormalization -> Dense: with a huge step the variance overflows
     and batch normalisation turns it into zeros, so the loss alone stays finite."""
     minidl.manual_seed(0)
-    return nn.Sequential([nn.Dense(8, activation="elu"), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
+    return minidl.Sequential([nn.Dense(8, activation="elu"), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
 
 
 def fit_quietly(model, x, y, **options):

@@ -18,7 +18,7 @@ def toy(n=128):
 
 
 def mlp():
-    return nn.Sequential([nn.Dense(8, activation="relu"), nn.Dense(1, activation="sigmoid")])
+    return minidl.Sequential([nn.Dense(8, activation="relu"), nn.Dense(1, activation="sigmoid")])
 
 
 def test_the_methods_are_the_train_functions():
@@ -70,7 +70,7 @@ def test_summary_method_prints_the_table(capsys):
 
 
 def test_an_optimiser_made_before_the_layers_were_built_says_so():
-    model = nn.Sequential([nn.Embedding(10, 4), nn.GlobalMaxPooling1D(), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Embedding(10, 4), nn.GlobalMaxPooling1D(), nn.Dense(1, activation="sigmoid")])
     adam = optim.Adam(model.parameters())  # the embedding only: Dense builds on the first call
     loss = model(np.array([[1, 2, 3]])).sum()
     loss.backward()

@@ -8,7 +8,8 @@ import minidl
 from minidl import nn
 from minidl import functional as F
 from minidl.io import load, save
-from minidl.models import GraphModel, layer_rows
+from minidl.models import GraphModel
+from minidl.nn import layer_rows
 from minidl.train import outputs_logits
 
 

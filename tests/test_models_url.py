@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import minidl
-from minidl.models import ConvFully, ConvMax, LSTMConv, SimpleLSTM, build_model, print_layers_dims, summary
+from minidl.models import ConvFully, ConvMax, LSTMConv, SimpleLSTM, build_model
+from minidl.nn import print_layers_dims, summary
 from minidl.nn import layer_from_config, serialize
 
 
@@ -252,7 +253,7 @@ def test_print_layers_dims_like_the_source():
 
 
 def test_summary_of_a_sequential_needs_an_input_shape():
-    model = minidl.nn.Sequential([minidl.nn.Dense(3)])
+    model = minidl.Sequential([minidl.nn.Dense(3)])
     with pytest.raises(ValueError, match="pass input_shape"):
         summary(model, print_fn=None)
     assert "dense" in summary(model, input_shape=(None, 4), print_fn=None)

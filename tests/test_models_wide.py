@@ -7,7 +7,8 @@ import pytest
 
 import minidl
 from minidl import io
-from minidl.models import NgramLinear, URLNet, WideConvMax, build_model, summary
+from minidl.models import NgramLinear, URLNet, WideConvMax, build_model
+from minidl.nn import summary
 from minidl.nn import layer_from_config, serialize
 from minidl.sparse import IndexedSlices
 from minidl.train import fit, predict

@@ -99,7 +99,7 @@ def test_batch_normalization_layer(rng, float64):
 
 
 def test_sequential_builds_from_shape_and_counts_parameters():
-    model = nn.Sequential([nn.Embedding(100, 32), nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Embedding(100, 32), nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(1, activation="sigmoid")])
     model.build((None, 75))
     assert model.count_params() == 100 * 32 + (75 * 32 * 16 + 16) + (16 + 1)
     shapes = [shape for _, shape in model.output_shapes((None, 75))]
@@ -109,7 +109,7 @@ def test_sequential_builds_from_shape_and_counts_parameters():
 
 
 def test_train_eval_propagate_to_children():
-    model = nn.Sequential([nn.Dense(2), nn.Dropout(0.5)])
+    model = minidl.Sequential([nn.Dense(2), nn.Dropout(0.5)])
     model.eval()
     assert all(not m.training for m in model.modules())
     model.train()
@@ -117,12 +117,12 @@ def test_train_eval_propagate_to_children():
 
 
 def test_state_dict_round_trip_and_validation(rng):
-    model = nn.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1)])
+    model = minidl.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1)])
     model.build((None, 3))
     state = model.state_dict()
     assert list(state) == ["layer0.kernel", "layer0.bias", "layer1.gamma", "layer1.beta", "layer2.kernel",
                            "layer2.bias", "layer1.moving_mean", "layer1.moving_variance"]
-    other = nn.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1)])
+    other = minidl.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1)])
     other.build((None, 3))
     state["layer1.moving_mean"] = np.full(4, 0.25)
     other.load_state_dict(state)
@@ -141,7 +141,7 @@ def test_state_dict_round_trip_and_validation(rng):
 
 
 def test_config_round_trip_rebuilds_the_same_architecture():
-    model = nn.Sequential([nn.Embedding(20, 4, embeddings_regularizer=1e-4), nn.Flatten(), nn.Dropout(0.25),
+    model = minidl.Sequential([nn.Embedding(20, 4, embeddings_regularizer=1e-4), nn.Flatten(), nn.Dropout(0.25),
                            nn.Dense(8, activation="elu", kernel_regularizer=1e-3), nn.ELU(0.5),
                            nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
     rebuilt = layer_from_config(serialize(model))
@@ -152,19 +152,19 @@ def test_config_round_trip_rebuilds_the_same_architecture():
 
 
 def test_regularization_loss_sums_l2_terms(rng):
-    model = nn.Sequential([nn.Embedding(5, 2, embeddings_regularizer=0.1), nn.Flatten(), nn.Dense(1, kernel_regularizer=0.01)])
+    model = minidl.Sequential([nn.Embedding(5, 2, embeddings_regularizer=0.1), nn.Flatten(), nn.Dense(1, kernel_regularizer=0.01)])
     model.build((None, 3))
     expected = 0.1 * (model.layer0.embeddings.data.astype(np.float64) ** 2).sum() + 0.01 * (model.layer2.kernel.data.astype(np.float64) ** 2).sum()
     np.testing.assert_allclose(model.regularization_loss().item(), expected, rtol=1e-5)
-    assert nn.Sequential([nn.Dense(1)]).regularization_loss() is None
+    assert minidl.Sequential([nn.Dense(1)]).regularization_loss() is None
     data_loss = minidl.tensor(np.float32(0.5))
     np.testing.assert_allclose(model.regularized(data_loss).item(), 0.5 + expected, rtol=1e-5)
-    assert nn.Sequential([nn.Dense(1)]).regularized(data_loss) is data_loss
+    assert minidl.Sequential([nn.Dense(1)]).regularized(data_loss) is data_loss
 
 
 def test_zero_grad_and_parameter_sharing():
     shared = nn.Dense(2)
-    model = nn.Sequential([shared, shared])
+    model = minidl.Sequential([shared, shared])
     model.build((None, 2))
     assert len(model.parameters()) == 2
     model(minidl.tensor(np.ones((1, 2), np.float32))).sum().backward()

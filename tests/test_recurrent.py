@@ -332,7 +332,7 @@ def test_layer_gradcheck(make_layer, target, rng, float64):
 
 
 def test_stacked_layers_build_from_shapes_and_regularise(rng):
-    model = nn.Sequential([LSTM(4, return_sequences=True, kernel_regularizer=1e-3), GRU(3), nn.Dense(1)])
+    model = minidl.Sequential([LSTM(4, return_sequences=True, kernel_regularizer=1e-3), GRU(3), nn.Dense(1)])
     model.build((None, 6, 2))
     assert model.compute_output_shape((None, 6, 2)) == (None, 1)
     assert model(minidl.tensor(rng.standard_normal((5, 6, 2)).astype(np.float32))).shape == (5, 1)

@@ -46,7 +46,7 @@ def mlp(outputs=1, activation="sigmoid", dropout=0.0):
     if dropout:
         layers.append(nn.Dropout(dropout))
     layers += [nn.Dense(16, activation="tanh"), nn.Dense(outputs, activation=activation)]
-    return nn.Sequential(layers)
+    return minidl.Sequential(layers)
 
 
 class Recorder(Callback):
@@ -90,7 +90,7 @@ def test_an_embedding_model_learns_from_integer_ids():
     rng = np.random.default_rng(1)
     ids = rng.integers(1, 10, (400, 6))
     y = (ids == 7).any(axis=1).astype(np.float32)  # "does the sequence hold character 7?"
-    model = nn.Sequential([nn.Embedding(10, 4), nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Embedding(10, 4), nn.Flatten(), nn.Dense(16, activation="relu"), nn.Dense(1, activation="sigmoid")])
     history = fit(model, ids, y[:, None], epochs=20, batch_size=32, optimizer=functools.partial(optim.Adam, lr=0.01),
                   validation_split=0.25, verbose=0)
     assert history["val_accuracy"][-1] >= 0.9
@@ -171,7 +171,7 @@ def test_the_loss_includes_class_weights_and_the_l2_penalty():
     rng = np.random.default_rng(4)
     ids = rng.integers(0, 6, (20, 3))
     y = (ids[:, 0] > 2).astype(np.float32)
-    model = nn.Sequential([nn.Embedding(6, 2, embeddings_regularizer=0.01), nn.Flatten(), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Embedding(6, 2, embeddings_regularizer=0.01), nn.Flatten(), nn.Dense(1, activation="sigmoid")])
     model.build((None, 3))
     p = predict(model, ids)[:, 0].astype(np.float64)
     weights = np.where(y == 1, 3.0, 0.5)
@@ -213,7 +213,7 @@ def test_sample_weights_multiply_class_weights_and_are_checked():
 
 def test_a_last_batch_of_one_joins_the_previous_one_for_batch_norm():
     x, y = quadrants(33)
-    model = nn.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4), nn.BatchNormalization(), nn.Dense(1, activation="sigmoid")])
     recorder = Recorder()
     fit(model, x, y, epochs=1, batch_size=16, callbacks=[recorder], verbose=0)
     assert [call for call in recorder.calls if call.startswith("batch")] == ["batch 0 16", "batch 1 17"]
@@ -243,8 +243,8 @@ def test_predict_applies_the_sigmoid_to_logits():
 def test_outputs_logits_is_read_from_the_model():
     assert outputs_logits(mlp(activation="sigmoid")) is False
     assert outputs_logits(mlp(outputs=3, activation=None)) is True
-    assert outputs_logits(nn.Sequential([nn.Dense(3), nn.Softmax()])) is False
-    assert outputs_logits(nn.Sequential([mlp(outputs=3, activation="softmax")])) is False
+    assert outputs_logits(minidl.Sequential([nn.Dense(3), nn.Softmax()])) is False
+    assert outputs_logits(minidl.Sequential([mlp(outputs=3, activation="softmax")])) is False
 
     class Declared(nn.Module):
         outputs_logits = True

@@ -12,7 +12,7 @@ from minidl.models.mlp import HIDDEN_ACTIVATIONS, classifier_head, decision_surf
 from minidl.models.packed import PackedInput
 from minidl.models.sequence import RECURRENT_CELLS, recurrent_classifier
 from minidl.models.registry import ARCHITECTURES, build_model
-from minidl.models.summary import LayerRow, layer_rows, print_layers_dims, summary
+from minidl.models.sequential import Sequential
 from minidl.models.url import (
     ADAM,
     ConvBranch,

@@ -16,6 +16,7 @@ loads with `minidl.io` like any other. `minidl.interop.keras` builds these from 
 model files.
 """
 from minidl.nn.module import Module, layer_from_config, serialize
+from minidl.train.model import Model
 from minidl.train.objectives import PROBABILITY_ACTIVATIONS
 
 
@@ -23,7 +24,7 @@ def _shape_tuple(shape):
     return tuple(None if n is None else int(n) for n in shape)
 
 
-class GraphModel(Module):
+class GraphModel(Model):
     """Layers as a directed acyclic graph; see the module docstring.
 
     layers: Modules, each with a unique name (no dots), every one after those it reads.

@@ -10,7 +10,8 @@ scikit-learn's 8x8 digits become (n, 8, 8, 1) with `as_images`.
 import numpy as np
 
 from minidl.models.mlp import classifier_head
-from minidl.nn import Dense, Dropout, Flatten, ReLU, Sequential
+from minidl.models.sequential import Sequential
+from minidl.nn import Dense, Dropout, Flatten, ReLU
 from minidl.nn.conv import Conv2D
 from minidl.nn.pool import MaxPooling2D
 

@@ -7,7 +7,8 @@ decision-boundary figure is drawn from.
 """
 import numpy as np
 
-from minidl.nn import Dense, Sequential
+from minidl.models.sequential import Sequential
+from minidl.nn import Dense
 from minidl.train import predict
 
 #: The hidden activations the playground offers (Keras names, see minidl.nn.activations).

@@ -9,7 +9,8 @@ no masking), so pad before the text ("pre", the tokeniser's default) to keep the
 state next to the real characters.
 """
 from minidl.models.mlp import classifier_head
-from minidl.nn import Dropout, Embedding, Sequential
+from minidl.models.sequential import Sequential
+from minidl.nn import Dropout, Embedding
 from minidl.nn.recurrent import GRU, LSTM
 
 #: The recurrent layers a sequence classifier can use, by name.

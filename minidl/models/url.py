@@ -33,23 +33,24 @@ import numpy as np
 from minidl import backend
 from minidl.autograd import Tensor
 from minidl.data.text import CharTokenizer
-from minidl.models.summary import print_layers_dims, summary
 from minidl.nn import ELU, BatchNormalization, Dense, Dropout, Embedding, Module
 from minidl.nn.conv import Conv1D
 from minidl.nn.fusion import fusion_enabled
 from minidl.nn.pool import GlobalAveragePooling1D, GlobalMaxPooling1D, GlobalSumPooling1D, MaxPooling1D
 from minidl.nn.recurrent import LSTM
+from minidl.nn.summary import print_layers_dims
 from minidl.ops.conv import conv1d_elu_pool
 from minidl.ops.dropout import dropout
 from minidl.ops.embedding import embedding
 from minidl.ops.shape import concatenate
 from minidl.optim import Adam
+from minidl.train.model import Model
 
 #: The source's optimiser settings (Keras 1 Adam).
 ADAM = {"lr": 1e-4, "beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-8, "decay": 0.0}
 
 
-class URLClassifier(Module):
+class URLClassifier(Model):
     """What every URL model shares: integer ids in, the probability that the URL is
     malicious out (batch, 1), the summaries, the source's optimiser and the tokeniser
     that makes its input from URLs (`make_tokenizer`)."""
@@ -61,10 +62,6 @@ class URLClassifier(Module):
         """The source's optimiser: Adam(lr, beta_1=0.9, beta_2=0.999, epsilon=1e-8, decay=0)."""
         settings = dict(ADAM, lr=lr)
         return Adam(self.parameters(), **settings)
-
-    def summary(self, print_fn=print):
-        """Print and return the Keras-like table (see minidl.models.summary)."""
-        return summary(self, print_fn=print_fn)
 
     def print_layers_dims(self, print_fn=print):
         """Print and return each layer's input and output shapes, as the source does."""

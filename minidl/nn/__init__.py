@@ -1,5 +1,5 @@
-"""Layers and containers with Keras' names and defaults."""
-from minidl.nn.container import Sequential
+"""Layers with Keras' names and defaults, and the summary table of a tree of them.
+Containers that train (Sequential, GraphModel) are models: minidl.models."""
 from minidl.nn.core import ELU, Activation, Dense, Dropout, Embedding, EmbeddingBag, Flatten, ReLU, Softmax
 from minidl.nn.merge import Concatenate
 from minidl.nn.module import LAYERS, Module, Parameter, layer_from_config, serialize
@@ -20,3 +20,4 @@ from minidl.nn.pool import (
     SumPooling2D,
 )
 from minidl.nn.recurrent import GRU, LSTM, SimpleRNN
+from minidl.nn.summary import LayerRow, layer_rows, parameter_counts, print_layers_dims, summary

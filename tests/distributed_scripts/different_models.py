@@ -19,7 +19,7 @@ def main(out):
     x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
     rank = world().rank
-    model = nn.Sequential([nn.Dense(4 + rank, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4 + rank, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     try:
         fit(model, x, y, epochs=1, batch_size=4, verbose=0, distributed="auto")
     except ValueError as error:

@@ -24,7 +24,7 @@ def main(out):
     if rank == 1:  # without shuffling, position i of the order is sample i
         (start, _), _ = shard_steps(len(x), BATCH_PER_RANK, 1, 2)[BAD_STEP]
         x[start, 1] = np.nan
-    model = nn.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     try:
         fit(model, x, y, epochs=2, batch_size=BATCH_PER_RANK, shuffle=False, verbose=0, distributed="auto")
     except TrainingDiverged as error:

@@ -19,7 +19,7 @@ def main(out, seed):
     rng = np.random.default_rng(1)
     x = rng.normal(size=(48, 4)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    model = nn.Sequential([nn.Dense(16, activation="relu"), nn.BatchNormalization(), nn.Dropout(0.5),
+    model = minidl.Sequential([nn.Dense(16, activation="relu"), nn.BatchNormalization(), nn.Dropout(0.5),
                            nn.Dense(1, activation="sigmoid")])
     fit(model, x, y, epochs=2, batch_size=8, verbose=0, distributed="auto")
     rank = world().rank

@@ -28,7 +28,7 @@ def main(mode):
     minidl.manual_seed(0)
     x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    model = nn.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     fit(model, x, y, epochs=50, batch_size=4, callbacks=[FailOnRankOne(mode)], verbose=0, distributed="auto")
     print("rank", world().rank, "finished training")  # never reached: the job is aborted
 

@@ -24,7 +24,7 @@ def main(out, case):
         x, y = (x, y[:-1]) if rank == 0 else (None, None)
     else:
         x, y = (x, y) if rank == 1 else (None, None)
-    model = nn.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     try:
         fit(model, x, y, epochs=1, batch_size=4, verbose=0, distributed="auto")
         message = None

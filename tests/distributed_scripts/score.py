@@ -19,7 +19,7 @@ SEED, ROWS, BATCH = 3, 37, 5  # 37 rows: the ranks' blocks differ in size and ba
 
 def make_model_and_data():
     minidl.manual_seed(SEED)
-    model = nn.Sequential([nn.Dense(6, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(6, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     rng = np.random.default_rng(SEED)
     x = rng.normal(size=(ROWS, 3)).astype(np.float32)
     y = (x[:, 1] > 0).astype(np.float32)

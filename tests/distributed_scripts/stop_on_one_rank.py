@@ -25,7 +25,7 @@ def main(out):
     minidl.manual_seed(0)
     x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    model = nn.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     model.build((None, 3))
     optimizer = optim.Adam(model.parameters())
     history = fit(model, x, y, epochs=3, batch_size=4, optimizer=optimizer, callbacks=[StopOnRankOne()],

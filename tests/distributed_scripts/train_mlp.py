@@ -87,7 +87,7 @@ def make_model():
     """(model, recorder), float64, weights from SEED; call with the default dtype float64."""
     minidl.manual_seed(SEED)
     recorder = SampleRecorder()
-    model = nn.Sequential([recorder, FeaturesAndBag(), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([recorder, FeaturesAndBag(), nn.Dense(1, activation="sigmoid")])
     model.build((None, 3 + BAG_IDS))
     return model, recorder
 

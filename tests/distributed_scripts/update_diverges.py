@@ -31,7 +31,7 @@ def main(out):
     minidl.manual_seed(0)
     x = np.random.default_rng(0).normal(size=(32, 3)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.float32)
-    model = nn.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(4, activation="tanh"), nn.Dense(1, activation="sigmoid")])
     try:
         fit(model, x, y, epochs=2, batch_size=BATCH_PER_RANK, optimizer=lambda params: OverflowingSGD(params, 0.1),
             shuffle=False, verbose=0, distributed="auto")

@@ -1,8 +1,9 @@
-"""Sequential: layers applied one after another."""
+"""Sequential: layers applied one after another, as a Model that trains (Keras' Sequential)."""
 from minidl.nn.module import Module, layer_from_config, serialize
+from minidl.train.model import Model
 
 
-class Sequential(Module):
+class Sequential(Model):
     """Apply `layers` in order. `build(input_shape)` creates every layer's weights from
     the input shape (batch as None) without running data through them."""
 
