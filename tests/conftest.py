@@ -15,6 +15,11 @@ minidl.kernels.numba_cpu.threads.GRAIN_SIZE lowered to 1, so that every parallel
 splits even a test's small arrays across both threads. A new kernel test file joins by
 carrying the mark. (Keep `-m threads` in that run: other tests would inherit Numba's
 two-thread default, and their subprocesses NUMBA_NUM_THREADS=2.)
+
+The CUDA simulator. numba.cuda reads NUMBA_ENABLE_CUDASIM once, when first imported, so
+it is set here, before anything imports it, unless the caller chose: the CUDA kernels'
+tests (tests/test_cuda_kernels.py, MINIDL_KERNELS=cudasim) then run on the CPU, and on a
+GPU machine `NUMBA_ENABLE_CUDASIM=0 python -m pytest -m gpu` runs the kernels on the GPU.
 """
 import os
 
@@ -24,6 +29,7 @@ for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", 
 if TEST_THREADS > 1:
     # Numba sizes its pool once, at import; set_num_threads can only go up to that.
     os.environ["NUMBA_NUM_THREADS"] = str(TEST_THREADS)
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
 
 from pathlib import Path  # noqa: E402
 

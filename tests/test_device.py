@@ -6,8 +6,11 @@ script's dry run.
 Where a test needs arrays that minidl takes for CuPy arrays, `fake_cupy` installs a
 stand-in `cupy` module whose `ndarray` is a NumPy subclass and whose ElementwiseKernel
 only records its definition and raises KernelLaunch when called. The real dispatcher,
-the real minidl.kernels.cuda modules and the real device checks run against it; no
-arithmetic is ever done in the fake's name (tests/test_gpu.py does that on a GPU).
+the real minidl.kernels.numba_cuda modules and the real device checks run against it.
+With the CUDA simulator on (tests/conftest.py) a numba_cuda kernel refuses the fake's
+arrays at its launch, naming itself, which shows the op reached it; no arithmetic is
+ever done in the fake's name (tests/test_gpu.py does that on a GPU, and
+tests/test_cuda_kernels.py runs the kernels on NumPy arrays in the simulator).
 """
 import contextlib
 import importlib
@@ -62,6 +65,10 @@ def fake_cupy_module(device_count=1):
     module = types.ModuleType("cupy")
     module.ndarray = FakeDeviceArray
     module.asarray = lambda array, dtype=None: np.array(array, dtype=dtype).view(FakeDeviceArray)
+    # What a numba_cuda kernel's wrapper asks of its array module before the launch.
+    module.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(FakeDeviceArray)
+    module.ascontiguousarray = lambda array, dtype=None: np.ascontiguousarray(array, dtype=dtype).view(FakeDeviceArray)
+    module.bool_ = np.bool_
     module.ElementwiseKernel = UncompiledKernel
     module.cublas = types.ModuleType("cupy.cublas")
 
@@ -76,10 +83,10 @@ def fake_cupy_module(device_count=1):
 
 @contextlib.contextmanager
 def fresh_cuda_kernel_modules():
-    """Import minidl.kernels.cuda.* afresh inside the block and put the previous ones
-    back after, so a module built against a fake CuPy never outlives its test (on a GPU
-    machine the real ones may already be loaded)."""
-    package = importlib.import_module("minidl.kernels.cuda")
+    """Import minidl.kernels.numba_cuda.* afresh inside the block and put the previous
+    ones back after, so a module built against a fake CuPy never outlives its test (on a
+    GPU machine the real ones may already be loaded)."""
+    package = importlib.import_module("minidl.kernels.numba_cuda")
     prefix = package.__name__ + "."
     saved = {name: module for name, module in sys.modules.items() if name.startswith(prefix)}
 
@@ -225,7 +232,7 @@ def reference_kernels():
 
 def declared(target):
     """{(family, name)} of the kernels `target` declares in minidl.kernels (NUMBA_KERNELS,
-    CUDA_KERNELS)."""
+    CUDA_KERNELS, which the cudasim test target shares)."""
     return {(family, name) for family, names in kernels.DECLARED[target].items() for name in names}
 
 
@@ -267,6 +274,11 @@ def test_the_cuda_target_defines_every_declared_kernel(fake_cupy):
     assert_target_defines_its_declared_kernels("cuda")
 
 
+def test_the_cudasim_target_is_the_cuda_kernels():
+    assert kernels.DECLARED["cudasim"] is kernels.CUDA_KERNELS
+    assert kernels._PACKAGES["cudasim"] == kernels._PACKAGES["cuda"] == "numba_cuda"
+
+
 def test_own_kernel_never_returns_the_fallback():
     assert kernels.own_kernel("numba", "conv", "conv2d_backward").__module__ == "minidl.kernels.numba_cpu.conv"
     # numba_cpu/conv.py imports the reference's output_size: that is not a kernel of its own
@@ -283,24 +295,34 @@ def expected_kernel(target, family, name, reference):
     return kernels.own_kernel(target, family, name) if (family, name) in declared(target) else reference
 
 
-@pytest.mark.parametrize("target", ["numpy", "numba"])
-def test_numpy_arrays_dispatch_to_the_cpu_target(target):
+@pytest.mark.parametrize("target, package", [("numpy", "reference"), ("numba", "numba_cpu"), ("cudasim", "numba_cuda")])
+def test_numpy_arrays_dispatch_to_the_cpu_target(target, package):
     x = np.zeros(3, dtype=np.float32)
     with kernels.use(target):
         assert kernels.target_for(x) == target
         for family, name, reference in reference_kernels():
-            expected = reference if target == "numpy" else expected_kernel("numba", family, name, reference)
+            expected = reference if target == "numpy" else expected_kernel(target, family, name, reference)
             assert kernels.get_kernel(family, name, x) is expected, f"{family}.{name}"
         relu = kernels.get_kernel("activation", "relu_forward", x)
-    assert relu.__module__ == ("minidl.kernels.reference.activation" if target == "numpy" else "minidl.kernels.numba_cpu.activation")
+    assert relu.__module__ == f"minidl.kernels.{package}.activation"
 
 
-@pytest.mark.parametrize("value, target", [("numpy", "numpy"), ("NUMBA", "numba")])
+@pytest.mark.parametrize("value, target", [("numpy", "numpy"), ("NUMBA", "numba"), ("cudasim", "cudasim")])
 def test_minidl_kernels_chooses_the_cpu_target(value, target, monkeypatch):
     monkeypatch.setitem(kernels._state, "cpu_target", None)
     monkeypatch.setenv("MINIDL_KERNELS", value)
     assert kernels.cpu_target() == target
     assert kernels.target_for(np.zeros(1)) == target
+
+
+def test_the_cudasim_target_without_the_simulator_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(kernels._state, "cpu_target", None)
+    monkeypatch.setenv("MINIDL_KERNELS", "cudasim")
+    monkeypatch.setenv("NUMBA_ENABLE_CUDASIM", "0")
+    with pytest.raises(RuntimeError, match="MINIDL_KERNELS=cudasim: .* set NUMBA_ENABLE_CUDASIM=1"):
+        kernels.cpu_target()
+    with pytest.raises(RuntimeError, match="the cudasim kernel target: .* set NUMBA_ENABLE_CUDASIM=1"):
+        kernels.set_cpu_target("cudasim")
 
 
 def test_an_unknown_minidl_kernels_is_a_value_error(monkeypatch):
@@ -315,8 +337,8 @@ def test_cupy_arrays_dispatch_to_the_cuda_target_or_fall_back(fake_cupy):
     assert kernels.target_for(x) == "cuda" and kernels.target_for(host, x) == "cuda"
     for family, name, reference in reference_kernels():
         assert kernels.get_kernel(family, name, x) is expected_kernel("cuda", family, name, reference), f"{family}.{name}"
-    # The fallback is the reference itself, which takes CuPy from its inputs.
-    assert kernels.get_kernel("embedding", "embedding_forward", x) is kernels.reference_kernel("embedding", "embedding_forward")
+    # The fallback is the reference itself, which takes CuPy from its inputs (a product: cuBLAS).
+    assert kernels.get_kernel("math", "matmul", x) is kernels.reference_kernel("math", "matmul")
 
 
 def parameter_names(twin):
@@ -336,13 +358,13 @@ def test_twins_take_the_reference_arguments(target, request):
 
 
 def test_ops_on_cupy_arrays_reach_the_cuda_kernels(fake_cupy):
+    # The simulator is on here (tests/conftest.py): each launch refuses the fake GPU's
+    # arrays, naming its kernel, after the op has dispatched to it.
     x = Tensor(on_fake_gpu([[-1.0, 2.0]]), requires_grad=True)
-    with pytest.raises(KernelLaunch, match="minidl_relu_forward"):
-        F.relu(x)
-    with pytest.raises(KernelLaunch, match="minidl_elu_forward"):
-        F.elu(x)
-    with pytest.raises(KernelLaunch, match="minidl_dropout_forward"):
-        F.dropout(x, 0.5)
+    for op, kernel in [(F.relu, "_relu_forward"), (lambda t: F.elu(t), "_elu_forward"),
+                       (lambda t: F.dropout(t, 0.5), "_dropout_forward")]:
+        with pytest.raises(RuntimeError, match=f"{kernel} met CuPy arrays while NUMBA_ENABLE_CUDASIM=1"):
+            op(x)
 
 
 def test_an_unknown_kernel_on_cupy_arrays_is_a_lookup_error(fake_cupy):
@@ -350,9 +372,10 @@ def test_an_unknown_kernel_on_cupy_arrays_is_a_lookup_error(fake_cupy):
         kernels.get_kernel("activation", "no_such_kernel", on_fake_gpu([1.0]))
 
 
-def test_cuda_kernel_modules_need_cupy(no_cupy):
-    with pytest.raises(ImportError):
-        importlib.import_module("minidl.kernels.cuda.activation")
+def test_cuda_kernel_modules_import_without_cupy(no_cupy):
+    # They take the array module from their inputs: NumPy under the simulator.
+    module = importlib.import_module("minidl.kernels.numba_cuda.activation")
+    assert "cupy" not in vars(module)
 
 
 # ---------------------------------------------------- no GPU code without a GPU
@@ -401,7 +424,7 @@ if importlib.util.find_spec("minidl.models.url") is not None:
                   url.conv_fully(filters=4, kernel_sizes=(2, 3), hidden_units=(5,), **sizes)):
         trained[model.name] = step(model, ids, labels, model.make_optimizer())
 print(json.dumps({"attempts": attempts, "trained": trained,
-                  "modules": sorted(m for m in sys.modules if m.startswith(("minidl", "cupy")))}))
+                  "modules": sorted(m for m in sys.modules if m.startswith(("minidl", "cupy", "numba.cuda")))}))
 """
 
 
@@ -415,7 +438,8 @@ def test_importing_and_training_never_touch_gpu_code():
     assert report["attempts"] == []
     assert all(np.isfinite(loss) for loss in report["trained"].values()), report["trained"]
     modules = report["modules"]
-    assert not [m for m in modules if m == "minidl.kernels.cuda" or m.startswith(("minidl.kernels.cuda.", "cupy"))]
+    assert not [m for m in modules if m == "minidl.kernels.numba_cuda" or m.startswith(("minidl.kernels.numba_cuda.", "cupy"))]
+    assert "numba.cuda" not in modules  # nor Numba's CUDA package, GPU or simulator
     assert "minidl.kernels.numba_cpu.activation" in modules  # the step did dispatch kernels
 
 

@@ -6,13 +6,20 @@ Kernels are plain functions on raw arrays, grouped by family (`conv`, `pool`,
     reference/<family>.py   plain NumPy (array module from the inputs, so it also runs
                             on CuPy): the readable version and the oracle in tests
     numba_cpu/<family>.py   Numba kernels for the CPU, same names and signatures
-    cuda/<family>.py        CuPy kernels for the GPU, same names and signatures
+    numba_cuda/<family>.py  Numba CUDA kernels (numba.cuda.jit) for the GPU, on CuPy
+                            arrays, same names and signatures
 
 `get_kernel(family, name, *arrays)` returns the implementation for the arrays' device:
-on CuPy arrays the `cuda` target, on NumPy arrays the target chosen by `MINIDL_KERNELS`
-(`numba`, the default where Numba is installed, or `numpy`). A target that lacks a
-kernel falls back to the reference one, so a new op only needs its reference twin.
-Choosing the CPU target also sets how the cores are shared (see parallelism.py).
+on CuPy arrays the `cuda` target (numba_cuda), on NumPy arrays the target chosen by
+`MINIDL_KERNELS` (`numba`, the default where Numba is installed, or `numpy`). A target
+that lacks a kernel falls back to the reference one, so a new op only needs its
+reference twin. Choosing the CPU target also sets how the cores are shared (see
+parallelism.py).
+
+`MINIDL_KERNELS=cudasim` is a test target, never a default: it sends NumPy arrays to the
+numba_cuda kernels, which Numba's CUDA simulator then runs on the CPU, thread by thread.
+It needs NUMBA_ENABLE_CUDASIM=1 in the environment before numba.cuda is first imported
+(tests/conftest.py sets it), and is slow: for tests on small arrays only.
 
 `NUMBA_KERNELS` and `CUDA_KERNELS` declare the kernels a target writes itself; the tests
 hold each target's modules to its list (every declared kernel defined there, no
@@ -22,12 +29,15 @@ silently falling back. A new kernel is one more name in its family's line.
 import contextlib
 import importlib
 import os
+import sys
 
 from minidl.backend import is_cupy_array
 from minidl.kernels import parallelism
 
-TARGETS = ("numpy", "numba")
-_PACKAGES = {"numpy": "reference", "numba": "numba_cpu", "cuda": "cuda"}
+#: The CPU targets MINIDL_KERNELS may name; "cudasim" only in tests (see above).
+TARGETS = ("numpy", "numba", "cudasim")
+_CHOICES = "choose one of numpy, numba (or cudasim, a test target)"
+_PACKAGES = {"numpy": "reference", "numba": "numba_cpu", "cuda": "numba_cuda", "cudasim": "numba_cuda"}
 _state = {"cpu_target": None}
 _cache = {}
 
@@ -43,20 +53,21 @@ NUMBA_KERNELS = {
     "math": ("matmul",),
 }
 
-#: family -> the kernels cuda/<family>.py defines itself (docs/gpu.md lists the same);
-#: every other reference kernel serves CuPy arrays as written.
+#: family -> the kernels numba_cuda/<family>.py defines itself, for the cuda and cudasim
+#: targets (docs/gpu.md lists the same); every other reference kernel serves CuPy arrays
+#: as written (products through cuBLAS, reductions through CuPy).
 CUDA_KERNELS = {
     "activation": ("relu_forward", "relu_backward", "elu_forward", "elu_backward"),
     "dropout": ("dropout_forward", "dropout_backward"),
-    "embedding": ("embedding_backward", "embedding_bag_forward", "embedding_bag_backward"),
+    "embedding": ("embedding_forward", "embedding_backward", "embedding_bag_forward", "embedding_bag_backward"),
     "optim": ("adam_update", "adam_update_rows", "sgd_update", "sgd_update_rows"),
-    "conv": ("conv2d_forward", "conv2d_backward"),
+    "conv": ("conv2d_forward", "conv2d_backward", "conv1d_elu_pool_forward", "conv1d_elu_pool_backward"),
     "pool": ("max_pool2d_forward", "max_pool2d_backward", "sum_pool2d_forward", "sum_pool2d_backward"),
     "recurrent": ("rnn_forward", "rnn_backward", "lstm_forward", "lstm_backward", "gru_forward", "gru_backward"),
 }
 
 #: target -> its declared kernels (the numpy target is the reference itself).
-DECLARED = {"numba": NUMBA_KERNELS, "cuda": CUDA_KERNELS}
+DECLARED = {"numba": NUMBA_KERNELS, "cuda": CUDA_KERNELS, "cudasim": CUDA_KERNELS}
 
 
 def _numba_available():
@@ -67,14 +78,26 @@ def _numba_available():
     return True
 
 
+def _check_simulator(source):
+    """The cudasim target runs only where numba.cuda is (or will be) Numba's simulator."""
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") != "1":
+        raise RuntimeError(f"{source}: the cudasim target runs the CUDA kernels in Numba's CUDA simulator; set "
+                           "NUMBA_ENABLE_CUDASIM=1 in the environment before Python starts")
+    if "numba.cuda" in sys.modules and "numba.cuda.simulator_init" not in sys.modules:
+        raise RuntimeError(f"{source}: numba.cuda was imported before NUMBA_ENABLE_CUDASIM=1 was set, so it drives "
+                           "a GPU, not the simulator; set the variable before Python starts")
+
+
 def cpu_target():
-    """The CPU kernel target in force: 'numba' or 'numpy'."""
+    """The CPU kernel target in force: 'numba', 'numpy' or (tests only) 'cudasim'."""
     if _state["cpu_target"] is None:
         requested = os.environ.get("MINIDL_KERNELS", "numba").lower()
         if requested not in TARGETS:
-            raise ValueError(f"MINIDL_KERNELS={requested!r}: choose one of {', '.join(TARGETS)}")
+            raise ValueError(f"MINIDL_KERNELS={requested!r}: {_CHOICES}")
         if requested == "numba" and not _numba_available():
             requested = "numpy"
+        if requested == "cudasim":
+            _check_simulator("MINIDL_KERNELS=cudasim")
         _set_target(requested)
     return _state["cpu_target"]
 
@@ -85,17 +108,20 @@ def _set_target(target):
 
 
 def set_cpu_target(target):
-    """Choose the CPU kernels for the rest of the process: 'numba' or 'numpy'."""
+    """Choose the CPU kernels for the rest of the process: 'numba', 'numpy' or (tests
+    only) 'cudasim'."""
     if target not in TARGETS:
-        raise ValueError(f"unknown kernel target {target!r}: choose one of {', '.join(TARGETS)}")
-    if target == "numba" and not _numba_available():
-        raise RuntimeError("the numba kernel target needs Numba: pip install numba")
+        raise ValueError(f"unknown kernel target {target!r}: {_CHOICES}")
+    if target in ("numba", "cudasim") and not _numba_available():
+        raise RuntimeError(f"the {target} kernel target needs Numba: pip install numba")
+    if target == "cudasim":
+        _check_simulator("the cudasim kernel target")
     _set_target(target)
 
 
 @contextlib.contextmanager
 def use(target):
-    """Run the block with the given CPU kernel target ('numba' or 'numpy')."""
+    """Run the block with the given CPU kernel target ('numba', 'numpy' or 'cudasim')."""
     previous = cpu_target()
     set_cpu_target(target)
     try:
@@ -145,7 +171,7 @@ def reference_kernel(family, name):
 
 
 def own_kernel(target, family, name):
-    """Kernel `family.name` as `target` ('numba' or 'cuda') defines it itself, never the
+    """Kernel `family.name` as `target` ('numba', 'cuda', 'cudasim') defines it itself, never the
     reference fallback: a LookupError when the target lacks it. What a test that holds
     a target equal to its reference twin must call."""
     function = getattr(_module(target, family), name, None)

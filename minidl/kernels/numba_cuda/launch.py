@@ -32,13 +32,14 @@ def blocks_for(size):
     return (size + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
 
 
-def _stream(arrays):
+def _stream(kernel, arrays):
     """CuPy's current stream for CuPy arrays; None (no stream argument) for NumPy."""
     if not any(is_cupy_array(a) for a in arrays):
         return None
     if simulator_active():
-        raise RuntimeError("a numba_cuda kernel met CuPy arrays while NUMBA_ENABLE_CUDASIM=1: the CUDA simulator "
-                           "runs on NumPy arrays only; unset NUMBA_ENABLE_CUDASIM (or set it to 0) to use the GPU")
+        name = getattr(kernel, "__name__", "a numba_cuda kernel")
+        raise RuntimeError(f"{name} met CuPy arrays while NUMBA_ENABLE_CUDASIM=1: the CUDA simulator runs on "
+                           "NumPy arrays only; unset NUMBA_ENABLE_CUDASIM (or set it to 0) to use the GPU")
     import cupy
 
     return cuda.external_stream(cupy.cuda.get_current_stream().ptr)
@@ -48,7 +49,7 @@ def launch(kernel, size, *args):
     """kernel(*args) on `size` threads, one per element of the work (none when size is 0)."""
     if size == 0:
         return
-    stream = _stream(args)
+    stream = _stream(kernel, args)
     if stream is None:
         kernel[blocks_for(size), THREADS_PER_BLOCK](*args)
     else:
