@@ -1,5 +1,5 @@
 """Fuzz tests (Hypothesis): the model-file reader on flipped, truncated and inserted
-bytes and on random JSON in the header; the CSV loaders on random rows, quotes,
+bytes and on random JSON in the header (the safetensors entries and minidl's metadata); the CSV loaders on random rows, quotes,
 encodings and line ends; the character tokeniser on arbitrary Unicode. The only
 outcomes allowed are the correct result or the library's own error (ModelFileError for
 model files, ValueError for CSV files, TypeError or ValueError for the tokeniser's
@@ -10,7 +10,6 @@ examples per test (MINIDL_FUZZ_EXAMPLES, default 60), a few seconds per test her
 Raise it to fuzz longer: MINIDL_FUZZ_EXAMPLES=5000 python -m pytest tests/test_fuzz.py
 """
 import csv
-import hashlib
 import io as stdio
 import json
 import os
@@ -22,7 +21,8 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
-from test_io import sequential_model
+from safetensors.numpy import load as safetensors_load
+from test_io import seal, sequential_model, split
 
 from minidl import io
 from minidl.data import CharTokenizer, load_text_csv, load_url_csv, pad_sequences
@@ -50,16 +50,30 @@ MODELS = {
 VALID = {name: model_file_bytes(make()) for name, make in MODELS.items()}
 
 
-def with_header(data, header_bytes):
-    """`data` with its header replaced and the checksum recomputed, as a hand edit would."""
-    length = int.from_bytes(data[8:16], "little")
-    body = io.MAGIC + len(header_bytes).to_bytes(8, "little") + header_bytes + data[16 + length:-32]
-    return body + hashlib.sha256(body).digest()
-
-
 def header_of(data):
-    length = int.from_bytes(data[8:16], "little")
-    return json.loads(data[16:16 + length])
+    """The raw safetensors header of a model file, its metadata's values decoded from
+    JSON: {"__metadata__": {"model": {...}, ...}, name: {"dtype", "shape", "data_offsets"}}."""
+    raw, _ = split(data)
+    raw["__metadata__"] = {key: json.loads(value) for key, value in raw["__metadata__"].items() if key != "sha256"}
+    return raw
+
+
+def with_header(data, header):
+    """`data` with its header replaced by `header` (as `header_of` gives it; its metadata
+    encoded back to JSON strings) and the checksum recomputed, as a hand edit would; a
+    header without a metadata object is written as it is, unsealed."""
+    _, buffer = split(data)
+    if isinstance(header, dict) and isinstance(header.get("__metadata__"), dict):
+        metadata = {key: json.dumps(value) for key, value in header["__metadata__"].items()}
+        return seal({**header, "__metadata__": metadata}, buffer)
+    header_bytes = json.dumps(header).encode()
+    return len(header_bytes).to_bytes(8, "little") + header_bytes + buffer
+
+
+def with_raw_header(data, header_bytes):
+    """`data` with these bytes as its header (no checksum can be computed for them)."""
+    _, buffer = split(data)
+    return len(header_bytes).to_bytes(8, "little") + header_bytes + buffer
 
 
 def load_or_refuse(tmp_path, data):
@@ -122,25 +136,23 @@ def replace_at(value, choices, new):
 
 
 def assert_loaded_correctly(saved, data):
-    """A file that loads holds the arrays of its payload, in the rebuilt model."""
+    """A file that loads holds the arrays that the safetensors package reads from it,
+    in the rebuilt model."""
     state = saved.model.state_dict()
-    header = header_of(data)
-    payload = data[16 + int.from_bytes(data[8:16], "little"):-32]
-    for entry in header["arrays"]:
-        if entry["group"] == "state":
-            stored = np.frombuffer(payload, np.dtype(entry["dtype"]), offset=entry["offset"],
-                                   count=int(np.prod(entry["shape"], dtype=np.int64))).reshape(entry["shape"])
-            np.testing.assert_array_equal(state[entry["name"]], stored)
+    for name, stored in safetensors_load(data).items():
+        if not name.startswith("optimizer/"):
+            np.testing.assert_array_equal(state[name], stored)
 
 
 @fuzz
 @given(name=st.sampled_from(sorted(VALID)),
-       region=st.sampled_from([(), ("model", "config"), ("arrays",), ("input_shape",)]),
+       region=st.sampled_from([(), ("__metadata__",), ("__metadata__", "model", "config"),
+                               ("__metadata__", "input_shape")]),
        choices=st.lists(st.integers(0, 50), max_size=8), new=json_values)
 def test_a_random_json_value_anywhere_in_the_header_loads_correctly_or_is_refused(tmp_path, name, region, choices,
                                                                                    new):
     header = replace_at(header_of(VALID[name]), [*region, *choices], new)
-    data = with_header(VALID[name], json.dumps(header).encode())
+    data = with_header(VALID[name], header)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         saved = load_or_refuse(tmp_path, data)
@@ -152,8 +164,8 @@ def test_a_random_json_value_anywhere_in_the_header_loads_correctly_or_is_refuse
 @given(name=st.sampled_from(sorted(VALID)), config=json_values)
 def test_a_random_config_loads_correctly_or_is_refused(tmp_path, name, config):
     header = header_of(VALID[name])
-    header["model"]["config"] = config
-    data = with_header(VALID[name], json.dumps(header).encode())
+    header["__metadata__"]["model"]["config"] = config
+    data = with_header(VALID[name], header)
     saved = load_or_refuse(tmp_path, data)
     if saved is not None:
         assert_loaded_correctly(saved, data)
@@ -163,7 +175,7 @@ def test_a_random_config_loads_correctly_or_is_refused(tmp_path, name, config):
 @given(header=json_values | st.binary(max_size=64).map(lambda raw: raw.decode("latin-1")))
 def test_a_random_header_is_refused(tmp_path, header):
     raw = json.dumps(header).encode() if not isinstance(header, str) else header.encode("utf-8", "surrogatepass")
-    assert load_or_refuse(tmp_path, with_header(VALID["sequential"], raw)) is None
+    assert load_or_refuse(tmp_path, with_raw_header(VALID["sequential"], raw)) is None
 
 
 # ------------------------------------------------------------ CSV files

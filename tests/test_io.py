@@ -33,7 +33,7 @@ class TwoTower(nn.Module):
 
 def sequential_model():
     """Embedding, Dense, BatchNormalization, Dropout: weights, buffers and randomness."""
-    model = nn.Sequential([
+    model = minidl.Sequential([
         nn.Embedding(20, 4, embeddings_regularizer=1e-4),
         nn.Dense(8, activation="relu"),
         nn.BatchNormalization(),
@@ -64,22 +64,47 @@ def saved(tmp_path):
     return path, model, optimizer, ids
 
 
-def rewrite(path, edit_header):
-    """Re-encode a model file after `edit_header(header)`, with a valid checksum."""
-    data = path.read_bytes()
-    length = int.from_bytes(data[8:16], "little")
-    header = json.loads(data[16:16 + length])
-    edit_header(header)
-    header_bytes = json.dumps(header).encode()
-    body = io.MAGIC + len(header_bytes).to_bytes(8, "little") + header_bytes + data[16 + length:-32]
-    path.write_bytes(body + hashlib.sha256(body).digest())
+def split(data):
+    """(raw safetensors header, buffer) of a model file's bytes."""
+    length = int.from_bytes(data[:8], "little")
+    return json.loads(data[8:8 + length]), bytes(data[8 + length:])
+
+
+def seal(header, buffer):
+    """The bytes of a model file with this raw header and buffer, its digest computed as
+    minidl.io documents it: the SHA-256 of the file with the digest's 64 digits as "0"s."""
+    header["__metadata__"]["sha256"] = "0" * 64
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    unsealed = len(header_bytes).to_bytes(8, "little") + header_bytes + buffer
+    place = b'"sha256":"' + b"0" * 64
+    return unsealed.replace(place, b'"sha256":"' + hashlib.sha256(unsealed).hexdigest().encode(), 1)
+
+
+def first_entry(entries):
+    """The safetensors entry of the array stored first (arrays[0] in io.read_header)."""
+    arrays = [entry for name, entry in entries.items() if name != "__metadata__"]
+    return min(arrays, key=lambda entry: tuple(entry["data_offsets"]))
+
+
+def rewrite(path, edit_header=None, edit_entries=None):
+    """Re-encode a model file after `edit_header(fields)` (its metadata fields, decoded
+    from JSON) and `edit_entries(entries)` (the safetensors entries of its arrays, by
+    name), with a valid checksum, as a hand edit would."""
+    raw, buffer = split(path.read_bytes())
+    metadata = raw.pop("__metadata__")
+    fields = {key: json.loads(value) for key, value in metadata.items() if key != "sha256"}
+    if edit_header is not None:
+        edit_header(fields)
+    if edit_entries is not None:
+        edit_entries(raw)
+    path.write_bytes(seal({"__metadata__": {key: json.dumps(value) for key, value in fields.items()}, **raw}, buffer))
 
 
 # ------------------------------------------------------------------ round trips
 def test_round_trip_keeps_predictions_running_statistics_and_extra(saved):
     path, model, _, ids = saved
     loaded, extra, optimizer_state = io.load(path)
-    assert type(loaded) is nn.Sequential and not loaded.training
+    assert type(loaded) is minidl.Sequential and not loaded.training
     assert extra == {"tokenizer": {"max_len": 5}, "epochs": 2}
     assert optimizer_state is not None
     original, restored = model.state_dict(), loaded.state_dict()
@@ -150,19 +175,21 @@ def test_a_lazily_built_model_needs_its_input_shape(tmp_path):
 
 
 def test_a_sequential_remembers_the_shape_it_was_built_for(tmp_path):
-    model = nn.Sequential([nn.Dense(3), nn.Dense(1, activation="sigmoid")])
+    model = minidl.Sequential([nn.Dense(3), nn.Dense(1, activation="sigmoid")])
     model.build((None, 4))
     io.save(tmp_path / "seq.mdl", model)
     assert io.load(tmp_path / "seq.mdl").model.count_params() == model.count_params()
 
 
 # ------------------------------------------------------------- rejected files
-@pytest.mark.parametrize("where", ["magic", "header", "payload", "checksum"])
+@pytest.mark.parametrize("where", ["length", "header", "digest", "payload", "last"])
 def test_a_flipped_byte_is_rejected(saved, where):
     path = saved[0]
     data = bytearray(path.read_bytes())
-    length = int.from_bytes(data[8:16], "little")
-    position = {"magic": 1, "header": 16 + length // 2, "payload": 16 + length + 5, "checksum": len(data) - 3}[where]
+    length = int.from_bytes(data[:8], "little")
+    digest = data.index(b'"sha256":"') + len('"sha256":"')
+    position = {"length": 1, "header": 8 + length // 2, "digest": digest + 10, "payload": 8 + length + 5,
+                "last": len(data) - 3}[where]
     data[position] ^= 0x01
     path.write_bytes(bytes(data))
     with pytest.raises(io.ModelFileError):
@@ -216,11 +243,117 @@ def test_an_unknown_class_is_a_clear_error(saved):
         io.load(path)
 
 
-def test_an_object_dtype_in_the_header_is_refused(saved):
+@pytest.mark.parametrize("dtype", ["BF16", "O", "C64"])
+def test_a_dtype_minidl_does_not_store_is_refused(saved, dtype):
     path = saved[0]
-    rewrite(path, lambda header: header["arrays"][0].update(dtype="|O"))
-    with pytest.raises(io.ModelFileError, match="unsupported dtype"):
+    rewrite(path, edit_entries=lambda entries: first_entry(entries).update(dtype=dtype))
+    with pytest.raises(io.ModelFileError, match=f"unsupported dtype '{dtype}'"):
         io.load(path)
+
+
+# ------------------------------------------------------- the ecosystem's readers
+def test_safetensors_reads_every_array_bit_for_bit(saved):
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    path, model, optimizer, _ = saved
+    arrays = load_file(path)
+    expected = dict(model.state_dict())
+    expected.update({f"optimizer/{name}": value for name, value in optimizer.state_dict().items()})
+    assert sorted(arrays) == sorted(expected)
+    for name, value in expected.items():
+        assert arrays[name].dtype == np.asarray(value).dtype and arrays[name].tobytes() == np.asarray(value).tobytes()
+    with safe_open(str(path), framework="numpy") as handle:
+        metadata = handle.metadata()
+    assert json.loads(metadata["format"]) == "minidl.model" and json.loads(metadata["format_version"]) == 2
+    assert json.loads(metadata["extra"]) == {"tokenizer": {"max_len": 5}, "epochs": 2}
+    assert json.loads(metadata["model"])["class_name"] == "Sequential"
+    assert re.fullmatch("[0-9a-f]{64}", metadata["sha256"])
+
+
+def test_pytorch_reads_every_array_bit_for_bit(saved):
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: safetensors.torch cannot be checked")
+    from safetensors.torch import load_file
+
+    path, model, _, _ = saved
+    tensors = load_file(path)
+    for name, value in model.state_dict().items():
+        assert tensors[name].numpy().tobytes() == np.asarray(value).tobytes(), name
+    assert isinstance(tensors["layer0.embeddings"], torch.Tensor)
+
+
+def test_a_safetensors_file_without_minidl_metadata_is_named(tmp_path):
+    from safetensors.numpy import save_file
+
+    save_file({"weight": np.ones((2, 2), np.float32)}, str(tmp_path / "other.safetensors"))
+    with pytest.raises(io.ModelFileError, match="not a minidl model file .a safetensors file without minidl's metadata"):
+        io.load(tmp_path / "other.safetensors")
+
+
+def test_the_digest_is_the_documented_one(saved, tmp_path):
+    path = saved[0]
+    data = path.read_bytes()
+    raw, buffer = split(data)
+    digest = raw["__metadata__"]["sha256"]
+    assert hashlib.sha256(data.replace(digest.encode(), b"0" * 64, 1)).hexdigest() == digest
+    # A header re-encoded differently (spacing, no padding) and sealed by the same rule loads.
+    (tmp_path / "resealed.mdl").write_bytes(seal(raw, buffer))
+    assert (tmp_path / "resealed.mdl").read_bytes() != data
+    assert io.load(tmp_path / "resealed.mdl").extra == io.load(path).extra
+
+
+# --------------------------------------------------------------- format 1 files
+def legacy_bytes(model, input_shape, optimizer=None, extra=None):
+    """A format 1 file (minidl's own layout before safetensors) of `model`, written out:
+    magic, header length, JSON header, payload, SHA-256 of every byte before it."""
+    arrays = [("state", name, np.asarray(value)) for name, value in model.state_dict().items()]
+    if optimizer is not None:
+        arrays += [("optimizer", name, np.asarray(value)) for name, value in optimizer.state_dict().items()]
+    entries, offset = [], 0
+    for group, name, array in arrays:
+        entries.append({"group": group, "name": name, "dtype": array.dtype.str, "shape": list(array.shape),
+                        "offset": offset, "nbytes": array.nbytes})
+        offset += array.nbytes
+    spec = nn.serialize(model)
+    spec["module"] = type(model).__module__
+    header = {"format": "minidl.model", "format_version": 1, "minidl_version": "0.1.0", "model": spec,
+              "input_shape": list(input_shape), "input_dtype": None, "dtype": "float32", "extra": extra or {},
+              "optimizer": None if optimizer is None else {"class_name": type(optimizer).__name__},
+              "payload_bytes": offset, "arrays": entries}
+    header_bytes = json.dumps(header).encode()
+    body = (b"\x89MDL\r\n\x1a\n" + len(header_bytes).to_bytes(8, "little") + header_bytes
+            + b"".join(array.tobytes() for _, _, array in arrays))
+    return body + hashlib.sha256(body).digest()
+
+
+def test_a_format_1_file_still_loads_and_converts(tmp_path):
+    model, optimizer, ids = trained_sequential()
+    old = tmp_path / "old.mdl"
+    old.write_bytes(legacy_bytes(model, (None, 5), optimizer, extra={"note": "kept"}))
+    loaded, extra, optimizer_state = io.load(old)
+    np.testing.assert_array_equal(predict(loaded, ids), predict(model, ids))
+    assert extra == {"note": "kept"} and optimizer_state["iterations"] == optimizer.iterations
+    assert io.read_header(old)["format_version"] == 1
+    io.convert(old, tmp_path / "new.mdl")
+    assert io.read_header(tmp_path / "new.mdl")["format_version"] == 2
+    from safetensors.numpy import load_file
+
+    assert sorted(load_file(tmp_path / "new.mdl")) == sorted(
+        [*model.state_dict(), *(f"optimizer/{name}" for name in optimizer.state_dict())])
+    again, extra, optimizer_state = io.load(tmp_path / "new.mdl")
+    np.testing.assert_array_equal(predict(again, ids), predict(model, ids))
+    assert extra == {"note": "kept"} and optimizer_state is not None
+    io.convert(old)  # in place
+    assert io.read_header(old)["format_version"] == 2
+
+
+@pytest.mark.parametrize("position", [1, 12, 40, -40, -3])
+def test_a_flipped_byte_in_a_format_1_file_is_rejected(tmp_path, position):
+    data = bytearray(legacy_bytes(sequential_model(), (None, 5)))
+    data[position] ^= 0x01
+    (tmp_path / "old.mdl").write_bytes(bytes(data))
+    with pytest.raises(io.ModelFileError):
+        io.load(tmp_path / "old.mdl")
 
 
 # ---------------------------------------------------------------- atomic save

@@ -2,7 +2,6 @@
 held to minidl.schema before anything is built, non-finite weights are refused, and a
 file that declares huge arrays fails before any allocation. Every failure is a
 ModelFileError, or one line from the command line."""
-import hashlib
 import json
 import re
 import tracemalloc
@@ -10,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 from test_cli import TINY, assert_one_line_error, run, synthetic_urls, write_csv
-from test_io import rewrite, sequential_model
+from test_io import first_entry, rewrite, seal, sequential_model, split
 
 from minidl import io, nn, schema
 from minidl.cli import accepted_settings, main
@@ -46,15 +45,17 @@ def url_model_file(tmp_path_factory):
     return tiny_model_file(tmp_path_factory.mktemp("schema"))
 
 
-def edited_copy(source, tmp_path, edit_header, edit_payload=None):
+def edited_copy(source, tmp_path, edit_header, edit_payload=None, edit_entries=None):
+    """A copy of `source` after the edits (see test_io.rewrite; `edit_payload(entries,
+    buffer)` edits the arrays' bytes), with a valid checksum."""
     path = tmp_path / "edited.mdl"
     path.write_bytes(source.read_bytes())
-    rewrite(path, edit_header)
+    rewrite(path, edit_header, edit_entries)
     if edit_payload is not None:
-        data = bytearray(path.read_bytes())
-        edit_payload(json.loads(data[16:16 + int.from_bytes(data[8:16], "little")]), data)
-        body = bytes(data[:-32])
-        path.write_bytes(body + hashlib.sha256(body).digest())
+        raw, buffer = split(path.read_bytes())
+        buffer = bytearray(buffer)
+        edit_payload(raw, buffer)
+        path.write_bytes(seal(raw, bytes(buffer)))
     return path
 
 
@@ -83,8 +84,6 @@ def test_the_schema_follows_keyword_arguments_to_the_base_constructor():
     (lambda h: h.update(input_shape=[None, "5"]), "input_shape[1] is a string"),
     (lambda h: h.update(input_dtype="object"), "input_dtype is a string ('object')"),
     (lambda h: h.update(optimizer={"class_name": 3}), "optimizer.class_name is an integer"),
-    (lambda h: h["arrays"][0].update(shape=[4, True]), "arrays[0].shape[1] is a boolean"),
-    (lambda h: h["arrays"][0].update(name=None), "arrays[0].name is null, expected a string"),
     (lambda h: h["model"].update(config=[]), "model.config is a list"),
     (lambda h: h.update(input_shape=[None, 2**12, 2**12]), "input_shape [None, 4096, 4096] asks for samples of "
                                                             "16,777,216 values, more than the 1,048,576"),
@@ -92,6 +91,21 @@ def test_the_schema_follows_keyword_arguments_to_the_base_constructor():
 def test_a_header_field_of_the_wrong_kind_is_named(saved, tmp_path, edit, message):
     with pytest.raises(io.ModelFileError, match=re.escape(message)):
         io.load(edited_copy(saved, tmp_path, edit))
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda e: first_entry(e).update(shape=[4, True]), "arrays[0].shape[1] is a boolean"),
+    (lambda e: first_entry(e).update(shape="4"), "arrays[0].shape is a string"),
+    (lambda e: first_entry(e).update(colour="red"), "is not a safetensors tensor entry (dtype, shape, data_offsets)"),
+    (lambda e: first_entry(e).update(data_offsets=[0]), "has data_offsets [0], not [begin, end]"),
+    (lambda e: first_entry(e).update(shape=[2, 2]), "array 'layer0.embeddings' does not fit the payload"),
+    (lambda e: e.update({"optimizer/m.0": dict(first_entry(e))}), "does not fit the payload"),
+    (lambda e: e.update({"zzz": {"dtype": "F32", "shape": [0], "data_offsets": [0, 0]}}),
+     "not in the model ['zzz']"),
+])
+def test_an_array_entry_that_does_not_describe_its_bytes_is_named(saved, tmp_path, edit, message):
+    with pytest.raises(io.ModelFileError, match=re.escape(message)):
+        io.load(edited_copy(saved, tmp_path, None, edit_entries=edit))
 
 
 # ------------------------------------------------------------ the config
@@ -111,14 +125,23 @@ def test_a_config_value_the_constructor_cannot_take_is_named(saved, tmp_path, ed
         io.load(edited_copy(saved, tmp_path, lambda header: edit(header["model"]["config"])))
 
 
-def test_deeply_nested_json_is_a_model_file_error(saved, tmp_path):
+DEEP = "[" * 100_000 + "]" * 100_000  # beyond what the JSON decoder can recurse into
+
+
+def test_deeply_nested_json_in_the_header_is_a_model_file_error(saved):
     data = saved.read_bytes()
-    length = int.from_bytes(data[8:16], "little")
-    deep = "[" * 100_000 + "]" * 100_000  # beyond what the JSON decoder can recurse into
-    header = data[16:16 + length].replace(b'"extra": {', b'"extra": {"deep": ' + deep.encode() + b", ")
-    body = io.MAGIC + len(header).to_bytes(8, "little") + header + data[16 + length:-32]
-    saved.write_bytes(body + hashlib.sha256(body).digest())
+    length = int.from_bytes(data[:8], "little")
+    header = data[8:8 + length].replace(b'{"__metadata__"', b'{"deep":' + DEEP.encode() + b',"__metadata__"', 1)
+    saved.write_bytes(len(header).to_bytes(8, "little") + header + data[8 + length:])
     with pytest.raises(io.ModelFileError, match="the header is not a minidl model header"):
+        io.load(saved)
+
+
+def test_deeply_nested_json_in_a_metadata_field_is_a_model_file_error(saved):
+    raw, buffer = split(saved.read_bytes())
+    raw["__metadata__"]["extra"] = '{"deep": ' + DEEP + "}"
+    saved.write_bytes(seal(raw, buffer))
+    with pytest.raises(io.ModelFileError, match="its metadata field 'extra' is not JSON"):
         io.load(saved)
 
 
@@ -139,11 +162,10 @@ def test_a_config_asking_for_far_more_weights_than_the_file_holds_allocates_noth
 
 
 def test_a_file_declaring_huge_arrays_is_refused_before_reading_them(saved, tmp_path):
-    def huge_array(header):
-        header["arrays"][0].update(shape=[10**6, 10**6], nbytes=4 * 10**12)
-        header["payload_bytes"] += 4 * 10**12
+    def huge_array(entries):
+        first_entry(entries).update(shape=[10**6, 10**6], data_offsets=[0, 4 * 10**12])
 
-    path = edited_copy(saved, tmp_path, huge_array)
+    path = edited_copy(saved, tmp_path, None, edit_entries=huge_array)
     tracemalloc.start()
     try:
         with pytest.raises(io.ModelFileError, match="truncated: .* bytes expected"):
@@ -155,10 +177,9 @@ def test_a_file_declaring_huge_arrays_is_refused_before_reading_them(saved, tmp_
 
 
 # ------------------------------------------------------------ values
-def nan_first_array(header, data):
-    entry = header["arrays"][0]
-    start = 16 + int.from_bytes(data[8:16], "little") + entry["offset"]
-    data[start:start + entry["nbytes"]] = np.full(entry["nbytes"] // 4, np.nan, np.float32).tobytes()
+def nan_first_array(entries, buffer):
+    begin, end = first_entry(entries)["data_offsets"]
+    buffer[begin:end] = np.full((end - begin) // 4, np.nan, np.float32).tobytes()
 
 
 def test_non_finite_weights_are_refused_at_load(saved, tmp_path):
