@@ -34,7 +34,7 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda
 
-from minidl.backend import get_array_module
+from minidl.backend import get_array_module, is_cupy_array
 from minidl.kernels.numba_cuda import launch
 from minidl.kernels.reference.recurrent import flat_product, gate_activation, gru_weight_gradients, previous_states
 
@@ -64,14 +64,15 @@ def persistent_rows(batch, units, fixed, per_row, dtype):
 
 def _launch_persistent(kernel, batch, units, rows, *args):
     """One block per `rows` rows of the batch, its threads striding over the block's
-    (row, unit) elements; on CuPy's current stream (launch.py's choice of stream).
-    launch.launch gives one thread per element, which a persistent kernel cannot use."""
+    (row, unit) elements, on CuPy's current stream when the arrays are CuPy's.
+    launch.launch gives one thread per element, which a persistent kernel cannot use;
+    this belongs in launch.py as a public launch with explicit blocks and threads."""
     blocks, threads = (batch + rows - 1) // rows, min(rows * units, PERSISTENT_THREADS)
-    stream = launch._stream(args)
-    if stream is None:
-        kernel[blocks, threads](*args)
+    if any(is_cupy_array(a) for a in args):
+        import cupy
+        kernel[blocks, threads, cuda.external_stream(cupy.cuda.get_current_stream().ptr)](*args)
     else:
-        kernel[blocks, threads, stream](*args)
+        kernel[blocks, threads](*args)
 
 
 # ------------------------------------------------------------------- device functions
@@ -228,9 +229,9 @@ def rnn_forward(projected, h0, recurrent_kernel):
     """h_t = tanh(projected_t + h_{t-1} @ U) -> hs (time, batch, units)."""
     xp = get_array_module(projected)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
-    run = _rnn_kernels(dtype, _capacity(dtype))
     hs = xp.empty((steps, batch, units), dtype=dtype)
     rows = _rnn_rows(batch, units, dtype)
+    run = _rnn_kernels(dtype, _capacity(dtype))
     if rows:
         _launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel, rows, hs)
         return hs
@@ -247,10 +248,10 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
     """Returns grad_projected (T, B, units), grad_h0 (B, units), grad_recurrent_kernel."""
     xp = get_array_module(grad_hs)
     (steps, batch, units), dtype = hs.shape, hs.dtype
-    run = _rnn_kernels(dtype, _capacity(dtype))
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, units), dtype=dtype)
     rows = _rnn_rows(batch, units, dtype)
+    run = _rnn_kernels(dtype, _capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
         _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, kernel_t, rows,
@@ -425,10 +426,10 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     xp = get_array_module(x)
     batch, steps, _ = x.shape
     units, dtype = h0.shape[1], x.dtype
-    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
     projected, _ = _lstm_input_projection(x, kernel, bias)
     # U, and per row two buffers of h and one of c.
     rows = persistent_rows(batch, units, 4 * units * units, 3 * units, dtype)
+    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
     if rows:
         hs = xp.empty((steps if return_sequences or save else 1, batch, units), dtype=dtype)
         # Without `save` nothing but h is written: one-element placeholders keep the types.
@@ -458,12 +459,12 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
     xp = get_array_module(grad_hs)
     steps, batch, units = hs.shape
     dtype = hs.dtype
-    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_a = xp.empty((steps, batch, 4 * units), dtype=dtype)
     grad_c0 = xp.zeros((batch, units), dtype=dtype)
     # U^T, and per row two buffers of d a and one of dc.
     rows = persistent_rows(batch, units, 4 * units * units, 9 * units, dtype)
+    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
         _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, cs, gates, c0, kernel_t, rows,
@@ -662,11 +663,11 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, re
     """Returns hs (time, batch, units) and gates (time, batch, 4*units): z, r, hh, m."""
     xp = get_array_module(projected)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
-    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
     hs = xp.empty((steps, batch, units), dtype=dtype)
     gates = xp.empty((steps, batch, 4 * units), dtype=dtype)
     # U, and per row h and the candidate's operand.
     rows = persistent_rows(batch, units, 3 * units * units, 2 * units, dtype)
+    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
     if rows:
         _launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel,
                            recurrent_bias, rows, hs, gates)
@@ -692,12 +693,12 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurren
     grad_recurrent_bias (3*units,)."""
     xp = get_array_module(grad_hs)
     (steps, batch, units), dtype = hs.shape, hs.dtype
-    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, 3 * units), dtype=dtype)
     grad_m = xp.empty((steps, batch, units), dtype=dtype)  # d loss / d m, per step
     # U^T, and per row d a_z, d a_r, d m, the carry and dh.
     rows = persistent_rows(batch, units, 3 * units * units, 5 * units, dtype)
+    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
         _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, gates, h0, kernel_t, rows,
