@@ -26,8 +26,8 @@ def no_data_folders(monkeypatch, tmp_path):
 def test_the_sample_loads_by_name_with_no_data_folder(no_data_folders):
     urls, labels, report = load_dataset(NAME)
     assert fetch(NAME).parent == EMBEDDED_DIR
-    assert len(urls) == DATASETS[NAME].rows == 4000 and report.n_skipped == 0
-    assert np.bincount(labels).tolist() == [2000, 2000]
+    assert len(urls) == DATASETS[NAME].rows == 6152 and report.n_skipped == 0
+    assert np.bincount(labels).tolist() == [4152, 2000]
     # normalised as the shared data: no scheme, no leading www.
     assert not any(url.startswith(("http://", "https://", "www.")) for url in urls)
 
@@ -90,10 +90,19 @@ def test_the_sample_is_drawn_again_from_the_full_set_and_holds_whole_hosts():
 
     source = full_set()
     assert gzip.decompress(draw_sample(source)) == gzip.decompress(fetch(NAME).read_bytes())
-    urls, _, _ = load_dataset(NAME)
-    sample_hosts = Counter(url_host(url) for url in urls)
-    full_hosts = Counter(url_host(url) for url in load_text_csv(source, "url", "isMalicious")[0])
+    urls, labels, _ = load_dataset(NAME)
+    full_urls, full_labels, _ = load_text_csv(source, "url", "isMalicious")
+    label_of = dict(zip(full_urls, full_labels))
+    drawn = [url for url in urls if url in label_of]
+    assert len(drawn) == 4000 and all(label_of[url] == label for url, label in zip(urls, labels) if url in label_of)
+    sample_hosts = Counter(url_host(url) for url in drawn)
+    full_hosts = Counter(url_host(url) for url in full_urls)
     assert all(full_hosts[host] == count for host, count in sample_hosts.items())
+    # every other row is a legitimate host of the drawn rows, bare or with "/"
+    legitimate_hosts = {url_host(url) for url in drawn if label_of[url] == 0}
+    added = [(url, label) for url, label in zip(urls, labels) if url not in label_of]
+    assert len(added) == 2152 and all(label == 0 for _, label in added)
+    assert all(url.rstrip("/") in legitimate_hosts for url, _ in added)
 
 
 def test_a_checkout_finds_registered_files_in_the_shared_data_beside_it(monkeypatch, tmp_path):

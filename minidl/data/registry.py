@@ -181,7 +181,7 @@ def load_dataset(dataset, on_error="raise", **fetch_options):
 
     >>> urls, labels, _ = load_dataset("url-bahnsen-phishing-sample")  # inside the package
     >>> len(urls), int(labels.sum())
-    (4000, 2000)
+    (6152, 2000)
     """
     from minidl.data.tables import load_text_csv
 
@@ -245,6 +245,7 @@ _BAHNSEN = Source(
     _raw_github("albahnsen/ML_SecurityInformatics", "801abdd3a672b11ec5677e6b63e24c8ef9e481a3", "datasets/phishing.csv.zip"),
     "274b28f744584a49d5463d10209f2d63934089daccd936205559d1654ed7f3e2",
 )
+_GRAMBEDDINGS = "fcdalgic/GramBeddings"
 _ISCX = ("Rohith-2/url_classification_dl", "d2ea05090097a99fd55b28b7289d396f4c596218", "FinalDataset/URL")
 
 DATASETS = {
@@ -258,11 +259,12 @@ DATASETS = {
             label_column="isMalicious",
             licence="MIT, Copyright (c) 2016 Alejandro Correa Bahnsen (notice in url-bahnsen-phishing-sample.LICENSE)",
             description=(
-                "4,000 URLs of url-bahnsen-phishing40k, whole hosts, 2,000 phishing and 2,000 legitimate; "
+                "4,000 URLs of url-bahnsen-phishing40k, whole hosts, 2,000 phishing and 2,000 legitimate, "
+                "and each legitimate host bare and with '/' (2,152 rows; minidl.data.sample); "
                 "ships inside the package and is what `minidl train` trains on without --data"
             ),
-            rows=4000,
-            sha256="8c3bdf5c5b7939e59769debaa1db9d32f8a5d5ae631d17af7302ea086db9f9a6",
+            rows=6152,
+            sha256="9be51db9c7ca3c9ff99b323d733ecee24eed8391bfc14cb8916d1d0adaad8829",
             sources=(_BAHNSEN,),
             format="gzip-compressed CSV, UTF-8, LF line ends, header url,isMalicious",
             embedded=True,
@@ -336,6 +338,49 @@ DATASETS = {
             rows=31431,
             sha256="73071f7603c04855f9e90add5f8a4dc0b5e49e5bd6960f7ad2a11435f7f497b3",
             sources=(_BAHNSEN,),
+        ),
+        Dataset(
+            name="url-phishstorm",
+            path="url-phishstorm/urls.csv",
+            columns=("url", "isMalicious"),
+            text_column="url",
+            label_column="isMalicious",
+            licence=("research use inside this project: copy repository MIT (fcdalgic/GramBeddings), upstream "
+                     "zergeborg/fogetti-phish-storm without a licence, PhishTank part CC BY-SA; do not republish"),
+            description=(
+                "PhishStorm lists: PhishTank phishing URLs (2015-16) against DMOZ directory pages, normalised, "
+                "deduplicated; no bare hosts; the shared copy is a host-split ~80 % subset"
+            ),
+            rows=70438,
+            sha256="adf56431ca0418a93eae666dd8afd0ce84d9ab6025850dc6ba16d96d7d6f4038",
+            sources=(
+                Source(_raw_github(_GRAMBEDDINGS, "222157e1a61a01783383d1632269ad13a7542d96",
+                                   "data/PhishStorm/phishing-urls.csv"),
+                       "c2218f2d556ad12e59f45852a7d696157478739aba6c62e7ff0d8269904d4d96"),
+                Source(_raw_github(_GRAMBEDDINGS, "222157e1a61a01783383d1632269ad13a7542d96",
+                                   "data/PhishStorm/valid-urls.csv"),
+                       "382453475373d488a4444da95c6fc856c42733150d91ec7bf10809474f57ba08"),
+            ),
+        ),
+        Dataset(
+            name="url-hannousse2020",
+            path="url-hannousse2020/urls.csv",
+            columns=("url", "isMalicious"),
+            text_column="url",
+            label_column="isMalicious",
+            licence=("CC BY 4.0 per its Mendeley Data record (not verified): cite Hannousse & Yahiouche; "
+                     "the copy repository has no licence"),
+            description=(
+                "Hannousse & Yahiouche's 2020 web-page phishing set, URLs only, normalised, deduplicated; "
+                "the shared copy is a host-split ~80 % subset"
+            ),
+            rows=6649,
+            sha256="1d710d487f273ad740d9b45efe759ccb5893fd83c79d435750049cb85c0f276c",
+            sources=(
+                Source(_raw_github("jaaabir/phishing_detection", "48cece4c13cee10c3a3e090509cc890e6ba7c79a",
+                                   "FlaskPhish/dataset_phishing.csv"),
+                       "21093e2902e5441c86a6daf95e86e7c332046e477fdf109a579d7bd81e586d6c"),
+            ),
         ),
         Dataset(
             name="botnet-ctu13-deepseq",
