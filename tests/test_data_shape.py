@@ -38,7 +38,7 @@ def test_shape_features_see_the_shape_not_the_words():
     np.testing.assert_array_equal(features[0], features[1])  # same lengths and separators: same row
     bare, ip = shape_features(["a.com", "1.2.3.4/x?a=1&b=2"])
     assert bare[FEATURES.index("bare host")] == 1 and ip[FEATURES.index("bare host")] == 0
-    assert ip[FEATURES.index("IP host")] == 1 and ip[FEATURES.index("query fields")] == 3
+    assert ip[FEATURES.index("IP host")] == 1 and ip[FEATURES.index("query fields")] == 2
 
 
 def test_host_rows_add_each_single_label_host_in_each_missing_form():

@@ -106,7 +106,7 @@ def shape_features(urls):
         group = tld_group(host)
         rows[i] = (
             not path, math.log1p(len(url)), math.log1p(len(host)), path.split("?", 1)[0].count("/"),
-            host.count(".") + 1, "?" in url, url.count("&") + url.count("=") // 2 if "?" in url else 0,
+            host.count(".") + 1, "?" in url, url.split("?", 1)[1].count("&") + 1 if "?" in url else 0,
             group == "IP", group == "com", group == "org/net", group == "country", group == "other",
         )
     return rows
