@@ -17,14 +17,16 @@ It prints as it goes, as the lecture does:
      `Input Shape: (None, 75) Output Shape: (None, 75, 32)`;
   6. training, 7. evaluation on the held-out hosts, 8. saving, 9. loading,
   10. predicting new URLs;
-  11. the lecture's own trained Keras 2.1.2 models (../shared/data/keras-seed-models),
-      imported with `minidl import-keras`, scoring the same URLs as the lecture does.
+  11. the lecture's own trained Keras 2.1.2 models (`deeplearning_*.json` / `.h5` of
+      incertum/cyber-matrix-ai, when a shared-data folder holds them), imported with
+      `minidl import-keras`, scoring the same URLs as the lecture does.
 
 Data (--data): a registered data set name (found in $MINIDL_DATA_DIR, ~/.cache/minidl or
 ../shared/data next to the repository; downloaded and verified when it is published),
 a CSV path with `url,isMalicious` columns, or `generated` (made-up URLs, for a run with no
-data at all). The default is the shared phishing set url-bahnsen-phishing40k, cut to
---limit URLs. The lecture's own data, url_data_mega_deep_learning.csv (194,798 URLs) from
+data at all). The default is url-bahnsen-phishing-sample, the labelled sample that ships
+inside minidl (so a fresh clone runs with no data folder), cut to --limit URLs; the
+full phishing set it was drawn from is `--data url-bahnsen-phishing40k`. The lecture's own data, url_data_mega_deep_learning.csv (194,798 URLs) from
 incertum/cyber-matrix-ai, is registered as url-incertum-mega: `--data url-incertum-mega`
 downloads it into $MINIDL_DATA_DIR (default ~/.cache/minidl) and checks its git blob id.
 
@@ -56,13 +58,13 @@ import numpy as np
 
 import minidl
 from minidl import cli
-from minidl.cli import normalize_url
 from minidl.data import (
     DATASETS,
     CharTokenizer,
     fetch,
     get_dataset,
     load_url_csv,
+    normalize_url,
     pad_sequences,
     split_by_host,
 )
@@ -79,8 +81,12 @@ from minidl.train import evaluate, fit, predict
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 SEED_MODELS = Path("keras-seed-models") / "original"  # under the shared data folder
-DEFAULT_DATA = "url-bahnsen-phishing40k"
+DEFAULT_DATA = "url-bahnsen-phishing-sample"  # inside the package: a fresh clone has it
 FULL_DATA = "url-incertum-mega"
+#: Where the lecture's trained models are published (step 11 imports them when they are here).
+LECTURE_MODELS = ("github.com/incertum/cyber-matrix-ai, commit 72f42fbf, folder "
+                  "Malicious-URL-Detection-Deep-Learning/data/ (deeplearning_LSTM.json/.h5, "
+                  "deeplearning_1DConvLSTM.json/.h5, deeplearning_1DConv.json)")
 
 #: The lecture's two new URLs, then a few of our own (written as typed: the scheme and
 #: 'www.' are removed before scoring, as they were from the training data).
@@ -146,8 +152,8 @@ def load_urls(spec, limit, seed):
         try:
             path = fetch(spec, shared_dir=shared)
         except FileNotFoundError as error:
-            raise SystemExit(f"{error}\n(or run with --data generated, or --data {FULL_DATA} to download the "
-                             "lecture's data)") from None
+            raise SystemExit(f"{error}\n(or run with --data {DEFAULT_DATA}, the sample inside minidl, with "
+                             f"--data generated, or with --data {FULL_DATA} to download the lecture's data)") from None
         columns = (DATASETS[spec].text_column, DATASETS[spec].label_column)
     urls, labels, _ = load_url_csv(path, *columns)
     urls = [normalize_url(url) for url in urls]
@@ -329,7 +335,9 @@ def step_lecture_models(folder, out, urls):
     only its architecture is imported, to compare parameter counts with Keras'."""
     heading("Step 11: the lecture's own trained models (Keras 2.1.2), imported")
     if not folder.is_dir():
-        print(f"(the lecture's model files are not in {folder}; ../shared/data/README.md says where they come from)")
+        print(f"(the lecture's model files are not on this machine ({folder}); they are published at "
+              f"{LECTURE_MODELS}: put them in that folder, or set MINIDL_SHARED_DATA_DIR to a folder holding "
+              f"{SEED_MODELS}/, to import them here)")
         return None
     if importlib.util.find_spec("h5py") is None:
         print("(importing Keras' HDF5 weights needs h5py: pip install 'minidl[keras]')")

@@ -55,7 +55,7 @@ def test_quick_run_on_generated_urls(walkthrough, tmp_path, capsys):
 
 def test_defaults_are_modest_and_quick_is_tiny(walkthrough):
     default, quick = walkthrough.parse_args([]), walkthrough.parse_args(["--quick"])
-    assert (default.limit, default.epochs, default.threads, default.data) == (4000, 3, 1, "url-bahnsen-phishing40k")
+    assert (default.limit, default.epochs, default.threads, default.data) == (4000, 3, 1, "url-bahnsen-phishing-sample")
     assert (quick.limit, quick.epochs) == (200, 1)
     assert walkthrough.parse_args(["--quick", "--epochs", "2"]).epochs == 2
     with pytest.raises(SystemExit):
@@ -72,3 +72,23 @@ def test_generated_urls_are_balanced_and_seeded(walkthrough):
 def test_unknown_data_says_what_is_known(walkthrough, tmp_path):
     with pytest.raises(SystemExit, match="no registered data set of that name"):
         walkthrough.main(["--quick", "--data", str(tmp_path / "missing.csv"), "--out", str(tmp_path)])
+
+
+def test_quick_run_on_a_fresh_clone_uses_the_sample_inside_minidl(walkthrough, tmp_path, capsys, monkeypatch):
+    """No ../shared and no data folder: the default data is the embedded sample, and step 11
+    says where the lecture's models are published instead of pointing at a folder the user lacks."""
+    monkeypatch.setenv("MINIDL_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MINIDL_SHARED_DATA_DIR", str(tmp_path / "no-shared"))
+    walkthrough.main(["--quick", "--limit", "120", "--no-cbow-init", "--out", str(tmp_path / "out")])
+    output = capsys.readouterr().out
+    check_run(output, tmp_path / "out")
+    assert "url-bahnsen-phishing-sample.csv.gz (120 URLs kept)" in output
+    step_11 = output.split("=== Step 11:", 1)[1]
+    assert "shared/data/README.md" not in step_11 and "incertum/cyber-matrix-ai" in step_11
+
+
+def test_a_registered_set_that_is_absent_suggests_the_sample(walkthrough, tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIDL_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("MINIDL_SHARED_DATA_DIR", str(tmp_path / "no-shared"))
+    with pytest.raises(SystemExit, match="--data url-bahnsen-phishing-sample, the sample inside minidl"):
+        walkthrough.main(["--quick", "--data", "url-bahnsen-phishing40k", "--out", str(tmp_path)])
