@@ -6,17 +6,17 @@ leave the last block part-full; then the recurrent ops' gradient checks and one 
 step of the LSTM URL models on the `cudasim` kernel target.
 
 The simulator runs every CUDA thread as a Python thread, so the sizes stay tiny."""
-import os
+import numpy as np
+import pytest
 
-os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")  # before numba.cuda is first imported
+import minidl
+from minidl import backend, kernels
+from minidl import functional as F
+from minidl.autograd import gradcheck
+from minidl.kernels import reference_kernel
+from minidl.ops.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-import minidl  # noqa: E402
-from minidl import kernels  # noqa: E402
-from minidl.kernels import reference_kernel  # noqa: E402
-
+# conftest.py turns the simulator on before numba.cuda is first imported.
 launch = pytest.importorskip("minidl.kernels.numba_cuda.launch", reason="numba-cuda is not installed")
 if not launch.simulator_active():
     pytest.skip("numba.cuda was imported without NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
@@ -146,3 +146,85 @@ def test_an_unknown_recurrent_activation_is_a_value_error(rng):
     _, args, _, _ = case("gru_reset_after", "sigmoid", np.float64, rng)
     with pytest.raises(ValueError, match="unknown recurrent_activation 'relu'"):
         recurrent.gru_forward(*args[:5], "relu")
+
+
+# ------------------------------------------------------- the ops on the cudasim target
+def t64(rng, *shape, scale=1.0):
+    return minidl.tensor(scale * rng.standard_normal(shape), dtype=np.float64, requires_grad=True)
+
+
+def sequence_case(rng, gates, split_bias=False, batch=2, steps=2, features=2, units=2):
+    """x, h0 (and c0 for the LSTM), kernel, recurrent_kernel, bias: tiny, as every
+    element costs two simulated forward passes."""
+    states = [t64(rng, batch, units, scale=0.5) for _ in range(2 if gates == 4 else 1)]
+    bias = t64(rng, 2, gates * units) if split_bias else t64(rng, gates * units)
+    return [t64(rng, batch, steps, features), *states, t64(rng, features, gates * units),
+            t64(rng, units, gates * units, scale=0.5), bias]
+
+
+def test_the_cudasim_target_sends_numpy_arrays_to_these_kernels():
+    # What makes the gradchecks below checks of these kernels.
+    with kernels.use("cudasim"):
+        for name in ("rnn", "lstm", "gru"):
+            for direction in ("forward", "backward"):
+                kernel = f"{name}_{direction}"
+                assert kernels.get_kernel("recurrent", kernel, np.zeros(1)) is getattr(recurrent, kernel)
+
+
+@pytest.mark.parametrize("activation, return_sequences", [("sigmoid", True), ("hard_sigmoid", False)])
+def test_lstm_sequence_gradcheck_on_the_cudasim_target(activation, return_sequences, rng):
+    # return_sequences=False: only h_T comes out and goes back.
+    with kernels.use("cudasim"):
+        assert gradcheck(lambda *a: lstm_sequence(*a, recurrent_activation=activation,
+                                                  return_sequences=return_sequences), sequence_case(rng, 4))
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+def test_gru_sequence_gradcheck_on_the_cudasim_target(reset_after, rng):
+    with kernels.use("cudasim"):
+        assert gradcheck(lambda *a: gru_sequence(*a, reset_after=reset_after),
+                         sequence_case(rng, 3, split_bias=reset_after))
+
+
+def test_rnn_sequence_gradcheck_on_the_cudasim_target(rng):
+    with kernels.use("cudasim"):
+        assert gradcheck(rnn_sequence, sequence_case(rng, 1))
+
+
+# ---------------------------------------------------------------- the URL models
+SMALL_MODELS = {
+    "simple_lstm": dict(max_len=8, emb_dim=3, max_vocab_len=7, lstm_output_size=4),
+    "lstm_conv": dict(max_len=8, emb_dim=3, max_vocab_len=7, lstm_output_size=4, filters=3, kernel_size=3,
+                      pool_size=2),
+}
+
+
+def train_step(name):
+    """Loss, gradients and weights after one SGD step (momentum) on one generated batch."""
+    from minidl.models import url
+    rng = np.random.default_rng(7)
+    ids = minidl.tensor(rng.integers(1, 7, size=(4, 8)).astype(np.int32))
+    labels = minidl.tensor(rng.integers(0, 2, size=(4, 1)).astype(np.float32))
+    minidl.manual_seed(0)
+    model = url.build_model(name, **SMALL_MODELS[name]).train()
+    optimizer = minidl.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    loss = model.regularized(F.binary_cross_entropy(model(ids), labels))
+    loss.backward()
+    grads = {n: backend.to_numpy(p.grad) for n, p in model.named_parameters() if p.grad is not None}
+    optimizer.step()
+    return loss.item(), grads, model.state_dict()
+
+
+@pytest.mark.parametrize("name", list(SMALL_MODELS))
+def test_a_url_model_training_step_on_the_cudasim_target_matches_numba(name):
+    # Dropout stays on: both targets draw the same masks for a seed.
+    with kernels.use("numba"):
+        cpu_loss, cpu_grads, cpu_state = train_step(name)
+    with kernels.use("cudasim"):
+        loss, grads, state = train_step(name)
+    np.testing.assert_allclose(loss, cpu_loss, rtol=1e-5)
+    assert grads.keys() == cpu_grads.keys()
+    for parameter, grad in grads.items():
+        np.testing.assert_allclose(grad, cpu_grads[parameter], rtol=1e-4, atol=1e-6, err_msg=parameter)
+    for key, value in state.items():
+        np.testing.assert_allclose(value, cpu_state[key], rtol=1e-4, atol=1e-6, err_msg=key)

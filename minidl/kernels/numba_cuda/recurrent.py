@@ -62,6 +62,13 @@ def persistent_rows(batch, units, fixed, per_row, dtype):
     return min(batch, room // per_row, max(1, PERSISTENT_THREADS // units))
 
 
+def _contiguous(*arrays):
+    """C-contiguous arrays for the kernels (the simulator takes no other, and on a GPU a
+    contiguous array types as layout C, whose indexing needs no strides)."""
+    xp = get_array_module(*arrays)
+    return [xp.ascontiguousarray(a) for a in arrays]
+
+
 def _launch_persistent(kernel, batch, units, rows, *args):
     """One block per `rows` rows of the batch, its threads striding over the block's
     (row, unit) elements, on CuPy's current stream when the arrays are CuPy's.
@@ -228,6 +235,7 @@ def _rnn_rows(batch, units, dtype):
 def rnn_forward(projected, h0, recurrent_kernel):
     """h_t = tanh(projected_t + h_{t-1} @ U) -> hs (time, batch, units)."""
     xp = get_array_module(projected)
+    projected, h0, recurrent_kernel = _contiguous(projected, h0, recurrent_kernel)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
     hs = xp.empty((steps, batch, units), dtype=dtype)
     rows = _rnn_rows(batch, units, dtype)
@@ -247,6 +255,7 @@ def rnn_forward(projected, h0, recurrent_kernel):
 def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
     """Returns grad_projected (T, B, units), grad_h0 (B, units), grad_recurrent_kernel."""
     xp = get_array_module(grad_hs)
+    grad_hs, hs = _contiguous(grad_hs, hs)
     (steps, batch, units), dtype = hs.shape, hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, units), dtype=dtype)
@@ -424,6 +433,7 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     """Returns hs (time, batch, units), only the last step when neither
     `return_sequences` nor `save`, and when `save` cs and gates (i, f, g, o)."""
     xp = get_array_module(x)
+    h0, c0, recurrent_kernel = _contiguous(h0, c0, recurrent_kernel)
     batch, steps, _ = x.shape
     units, dtype = h0.shape[1], x.dtype
     projected, _ = _lstm_input_projection(x, kernel, bias)
@@ -457,6 +467,7 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
     grad_recurrent_kernel, grad_bias; `grad_hs` (time, batch, units) or (1, batch,
     units) for the last step alone."""
     xp = get_array_module(grad_hs)
+    grad_hs, cs, gates, c0 = _contiguous(grad_hs, cs, gates, c0)
     steps, batch, units = hs.shape
     dtype = hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
@@ -662,6 +673,7 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
 def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, recurrent_activation="sigmoid"):
     """Returns hs (time, batch, units) and gates (time, batch, 4*units): z, r, hh, m."""
     xp = get_array_module(projected)
+    projected, h0, recurrent_kernel, recurrent_bias = _contiguous(projected, h0, recurrent_kernel, recurrent_bias)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
     hs = xp.empty((steps, batch, units), dtype=dtype)
     gates = xp.empty((steps, batch, 4 * units), dtype=dtype)
@@ -692,6 +704,7 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurren
     """Returns grad_projected (T, B, 3*units), grad_h0, grad_recurrent_kernel and
     grad_recurrent_bias (3*units,)."""
     xp = get_array_module(grad_hs)
+    grad_hs, hs, gates, h0 = _contiguous(grad_hs, hs, gates, h0)
     (steps, batch, units), dtype = hs.shape, hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, 3 * units), dtype=dtype)
