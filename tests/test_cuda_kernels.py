@@ -31,7 +31,6 @@ from minidl.ops import conv, pool  # noqa: E402
 from minidl.sparse import IndexedSlices  # noqa: E402
 
 from test_gpu import IDS, draw  # noqa: E402
-from test_models_wide import SMALL as WIDE_SMALL, packed_ids  # noqa: E402
 
 
 def _float(rng, shape, dtype, scale=1.0):
@@ -236,8 +235,24 @@ def test_gradcheck_on_the_cudasim_target(name, shapes, kind, op, small_blocks):
 MODELS = {
     "conv_fully": dict(max_len=8, emb_dim=3, max_vocab_len=9, filters=3, kernel_sizes=(2, 3), hidden_units=(4,)),
     "conv_max": dict(max_len=8, emb_dim=3, max_vocab_len=9, filters=3, kernel_sizes=(2, 3)),
-    "urlnet": WIDE_SMALL["urlnet"],
+    "urlnet": dict(max_len=8, emb_dim=3, max_vocab_len=7, max_words=4, max_word_len=4, max_vocabulary=10, filters=2,
+                   kernel_sizes=(3, 4), branch_units=3, hidden_units=(4,), wide=True, buckets=20, max_ngrams=4),
 }
+
+
+def urlnet_batch(model, rng, batch=3):
+    """Ids for each part of urlnet's packed input: characters; word ids, then each
+    word's characters; n-gram buckets, then their counts (1 to 3)."""
+    parts = []
+    for name, width in model.input_parts():
+        if name == "ngrams":
+            parts += [rng.integers(1, model.buckets + 1, (batch, width // 2)), rng.integers(1, 4, (batch, width // 2))]
+        elif name == "words":
+            parts += [rng.integers(1, model.max_vocabulary + 2, (batch, model.max_words)),
+                      rng.integers(1, model.max_vocab_len, (batch, width - model.max_words))]
+        else:
+            parts.append(rng.integers(1, model.max_vocab_len, (batch, width)))
+    return np.concatenate(parts, axis=1).astype(np.int32)
 
 
 def one_training_step(name, target):
@@ -249,7 +264,7 @@ def one_training_step(name, target):
     minidl.manual_seed(0)
     model = minidl.models.build_model(name, **MODELS[name])
     if name == "urlnet":
-        ids = packed_ids(model, batch=3, seed=5)
+        ids = urlnet_batch(model, np.random.default_rng(5))
         optimizer = model.make_optimizer(lr=0.01)
     else:
         ids = np.random.default_rng(5).integers(1, 9, size=(3, 8)).astype(np.int32)
