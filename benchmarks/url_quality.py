@@ -44,7 +44,7 @@ from pathlib import Path
 import numpy as np
 
 import minidl
-from minidl.cli import int_list
+from minidl.cli.options import int_list
 from minidl.data import CharTokenizer, load_url_csv, split_by_host, url_host
 from minidl.models import ARCHITECTURES, build_model, train_cbow
 from minidl.train import Callback, EarlyStopping, fit, metrics, predict

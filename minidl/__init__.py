@@ -5,8 +5,8 @@ from minidl.backend import current_device, default_dtype, device, manual_seed, s
 from minidl.kernels.parallelism import get_num_threads, set_num_threads
 from minidl.models import Sequential
 from minidl.train import Model
+from minidl.version import __version__
 
-__version__ = "0.1.0"
 
 __all__ = [
     "GradcheckError", "Model", "Sequential", "Tensor", "current_device", "data", "default_dtype", "device", "functional",

@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from minidl.cli import main, normalize_url
+from minidl.cli import main
+from minidl.data import normalize_url
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = ["--max-len", "40", "--emb-dim", "8", "--filters", "8", "--hidden-units", "16"]
@@ -332,10 +333,11 @@ def test_predict_marks_unscorable_input_and_flags_text_that_is_no_url(trained, c
     status, out, err = run(["predict", "--model", trained[2], *inputs], capsys)
     assert status == 0, err
     lines = [line.split("\t") for line in out.splitlines()]
-    assert [line[1] for line in lines[:4]] == ["unscorable"] * 4
-    assert all(line[0] == "-" and line[3] == "(no character the model reads)" for line in lines[:4])
-    assert lines[4][1] in ("benign", "malicious") and lines[4][3] == "(does not look like a URL)"
-    assert len(lines[5]) == 3  # a URL gets no note
+    assert len(lines) == 4  # blank inputs are skipped, as blank lines of --file are
+    assert [line[1] for line in lines[:2]] == ["unscorable"] * 2
+    assert all(line[0] == "-" and line[3] == "(no character the model reads)" for line in lines[:2])
+    assert lines[2][1] in ("benign", "malicious") and lines[2][3] == "(does not look like a URL)"
+    assert len(lines[3]) == 3  # a URL gets no note
     status, out, err = run(["predict", "--model", trained[2], "http://", "\U0001F600"], capsys)
     assert status == 1 and out.count("unscorable") == 2
     assert err.strip() == "minidl predict: error: nothing to score: none of the 2 inputs has a character the model reads"
@@ -352,10 +354,11 @@ def test_predict_tabular_formats_have_a_header(trained, capsys, form, separator)
 
 
 def test_predict_json_is_one_object_per_line(trained, capsys):
-    status, out, _ = run(["predict", "--model", trained[2], "--format", "json", "maps.org/a", ""], capsys)
+    status, out, _ = run(["predict", "--model", trained[2], "--format", "json", "maps.org/a", "http://"], capsys)
     first, second = (json.loads(line) for line in out.splitlines())
     assert status == 0 and set(first) == {"probability", "verdict", "url", "note"}
-    assert second == {"probability": None, "verdict": "unscorable", "url": "", "note": "no character the model reads"}
+    assert second == {"probability": None, "verdict": "unscorable", "url": "http://",
+                      "note": "no character the model reads"}
 
 
 def test_predict_file_errors_name_the_option(trained, capsys, tmp_path):

@@ -11,7 +11,7 @@ from test_model_file_schema import SMALL_SIZES
 
 import minidl
 from minidl import io, nn, optim
-from minidl.cli import accepted_settings
+from minidl.models.recipes import accepted_settings
 from minidl.models import ARCHITECTURES, build_model
 from minidl.train import Callback, ModelCheckpoint, TrainingDiverged, fit
 

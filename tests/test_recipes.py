@@ -4,8 +4,10 @@ from pathlib import Path
 
 import numpy as np
 
-from minidl.cli import apply_recipe, build_parser, split_data
+from minidl.cli import build_parser
+from minidl.cli.train import apply_recipe
 from minidl.data import train_test_split
+from minidl.data.split import split_parts
 from minidl.models.recipes import RECIPES
 from minidl.models.url import ADAM, ARCHITECTURES
 
@@ -31,7 +33,7 @@ def test_the_source_recipe_is_the_notebooks_settings():
 def test_the_source_split_is_a_plain_random_split():
     args = parsed("--recipe", "source")
     x, y = np.arange(40)[:, None], np.arange(40) % 2
-    (x_train, _), validation, (x_test, _) = split_data(args, None, x, y)
+    (x_train, _), validation, (x_test, _) = split_parts(None, x, y, args.split, args.test_size, args.validation_split, args.seed)
     expected = train_test_split(x, y, test_size=0.25, seed=33)  # no stratify, as the notebook
     assert validation is None
     np.testing.assert_array_equal(x_train, expected[0])

@@ -28,6 +28,8 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from minidl.data.tables import load_text_csv
+
 ENV_DATA_DIR = "MINIDL_DATA_DIR"
 ENV_SHARED_DIR = "MINIDL_SHARED_DATA_DIR"
 DEFAULT_DATA_DIR = Path("~/.cache/minidl")
@@ -183,8 +185,6 @@ def load_dataset(dataset, on_error="raise", **fetch_options):
     >>> len(urls), int(labels.sum())
     (6152, 2000)
     """
-    from minidl.data.tables import load_text_csv
-
     if isinstance(dataset, str):
         dataset = get_dataset(dataset)
     path = fetch(dataset, **fetch_options)

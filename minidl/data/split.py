@@ -211,3 +211,25 @@ def _split_groups(groups, n, fractions, rng):
     part_of_group[order] = np.searchsorted(np.cumsum(fractions)[:-1] * n, middle, side="right")
     part_of_row = part_of_group[codes]
     return [np.flatnonzero(part_of_row == part) for part in range(len(fractions))]
+
+
+def split_parts(urls, x, y, split="host", test_size=0.25, validation_split=0.0, seed=33):
+    """((x_train, y_train), (x_val, y_val) or None, (x_test, y_test)): the parts of a
+    training run. split: "host" (no host in two parts), "random" or "stratified"
+    (random, keeping the class proportions); validation_split: the fraction of the
+    training part held out for validation (0 for none)."""
+    val_size = validation_split * (1 - test_size) if validation_split else None
+    if split == "host":
+        parts = split_by_host(urls, x, y, test_size=test_size, val_size=val_size, seed=seed)
+        parts = parts[len(parts) // 3:]  # drop the URLs, keep x and y parts
+    else:
+        stratify = y if split == "stratified" else None
+        if val_size:
+            parts = train_val_test_split(x, y, val_size=val_size, test_size=test_size, stratify=stratify, seed=seed)
+        else:
+            parts = train_test_split(x, y, test_size=test_size, stratify=stratify, seed=seed)
+    if val_size:
+        x_train, x_val, x_test, y_train, y_val, y_test = parts
+        return (x_train, y_train), (x_val, y_val), (x_test, y_test)
+    x_train, x_test, y_train, y_test = parts
+    return (x_train, y_train), None, (x_test, y_test)

@@ -19,8 +19,11 @@ An architecture in ARCHITECTURE_LR learns at its own rate unless --lr is given: 
 linear model over 2^18 hashed n-gram weights (ngram_linear) at 1e-2.
 
 Each recipe sets the same keys; `minidl train --recipe NAME` takes it as its defaults,
-and an option given on the command line overrides its value.
+and an option given on the command line overrides its value (`training_settings`).
 """
+import inspect
+
+from minidl.models.registry import ARCHITECTURES
 
 RECIPES = {
     "best": {
@@ -35,3 +38,51 @@ RECIPES = {
 DEFAULT_RECIPE = "best"
 #: Architectures whose learning rate replaces the recipe's (docs/url_quality.md).
 ARCHITECTURE_LR = {"ngram_linear": 1e-2}
+
+#: The size arguments a recipe or a user may give -> the URL models' constructor arguments.
+SIZE_ARGUMENTS = {
+    "max_len": "max_len", "emb_dim": "emb_dim", "lstm_units": "lstm_output_size", "filters": "filters",
+    "kernel_size": "kernel_size", "pool_size": "pool_size", "kernel_sizes": "kernel_sizes",
+    "hidden_units": "hidden_units", "pooling": "pooling",
+}
+
+
+def training_settings(recipe=DEFAULT_RECIPE, **given):
+    """(settings, names taken from the recipe): every key of RECIPES[recipe], from `given`
+    where it is not None, else the recipe's (an architecture of ARCHITECTURE_LR brings
+    its own learning rate)."""
+    settings, from_recipe = {}, set()
+    for name, value in RECIPES[recipe].items():
+        if given.get(name) is None:
+            settings[name] = value
+            from_recipe.add(name)
+        else:
+            settings[name] = given[name]
+    if "lr" in from_recipe and settings["arch"] in ARCHITECTURE_LR:
+        settings["lr"] = ARCHITECTURE_LR[settings["arch"]]
+    return settings, from_recipe
+
+
+def model_sizes(arch, sizes, from_recipe=()):
+    """`sizes` (SIZE_ARGUMENTS' names -> values, None for not given) as constructor
+    arguments of `arch`. A size that `arch` does not take is a ValueError naming it,
+    unless the recipe set it (max_len for ngram_linear, which reads no characters)."""
+    accepted = inspect.signature(ARCHITECTURES[arch]).parameters
+    arguments = {}
+    for name, parameter in SIZE_ARGUMENTS.items():
+        value = sizes.get(name)
+        if value is None:
+            continue
+        if parameter not in accepted:
+            if name in from_recipe:
+                continue
+            raise ValueError(f"--{name.replace('_', '-')} does not apply to {arch}")
+        arguments[parameter] = value
+    return arguments
+
+
+def accepted_settings(arch, **settings):
+    """The `settings` that `arch`'s constructor takes and that are given (not None):
+    the character vocabulary and initial embedding mean nothing to ngram_linear."""
+    accepted = inspect.signature(ARCHITECTURES[arch]).parameters
+    return {name: value for name, value in settings.items() if name in accepted and value is not None}

@@ -13,6 +13,7 @@ import numbers
 
 from minidl.autograd import Function, as_tensor
 from minidl.kernels import get_kernel
+from minidl.kernels.reference.conv import BRANCH_POOLINGS  # the reductions every target's branch kernel has
 
 PADDINGS = ("valid", "same")
 
@@ -182,8 +183,6 @@ def conv1d_elu_pool(x, kernel, bias, pooling="sum", pool_size=None, alpha=1.0):
     >>> conv1d_elu_pool(x, kernel, bias, pooling="max").numpy().ravel().tolist()   # max of elu([-2, 0, 3, 6, 4])
     [6.0]
     """
-    from minidl.kernels.reference.conv import BRANCH_POOLINGS
-
     x, kernel, bias = as_tensor(x), as_tensor(kernel), as_tensor(bias)
     op = "conv1d_elu_pool"
     if x.ndim != 3:

@@ -5,7 +5,7 @@ input's shape (autograd.graph.unbroadcast), so the backwards here ignore broadca
 """
 import numpy as np
 
-from minidl.autograd import Function
+from minidl.autograd import Function, Tensor, as_tensor
 from minidl.backend import get_array_module
 from minidl.kernels import get_kernel
 
@@ -254,8 +254,6 @@ def maximum(a, b):
 
 def cast(a, dtype):
     """`a` as `dtype`: differentiable between floating dtypes, a constant otherwise."""
-    from minidl.autograd import Tensor, as_tensor
-
     a = as_tensor(a)
     if np.issubdtype(np.dtype(dtype), np.floating):
         return Cast.apply(a, dtype=np.dtype(dtype))
@@ -277,8 +275,6 @@ def matmul(a, b):
     Traceback (most recent call last):
     ValueError: matmul: shapes (2, 4) and (2, 4) do not fit: the last axis of the first (4) must equal the second-to-last axis of the second (2)
     """
-    from minidl.autograd import as_tensor
-
     a = as_tensor(a)
     b = as_tensor(b, like=a)
     if a.ndim == 0 or b.ndim == 0:
