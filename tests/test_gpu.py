@@ -1,13 +1,18 @@
 """The engine on a CUDA GPU: every op's forward and backward on CuPy against the CPU,
-gradient checks in float64 on the GPU, the CuPy kernels against their reference twins,
+gradient checks in float64 on the GPU, the Numba CUDA kernels (minidl/kernels/numba_cuda)
+on CuPy arrays against their reference twins,
 random numbers per seed, save/load across devices, and a few training steps of each URL
 model matching the CPU run.
 
-Tests marked `gpu` are skipped, with the reason, where CuPy or a GPU is missing; run
-them with `pytest -m gpu` or `bash benchmarks/gpu_check.sh`. The unmarked tests at the
+Tests marked `gpu` are skipped, with the reason, where CuPy or a GPU is missing, or
+where Numba's CUDA simulator is on (tests/conftest.py turns it on unless told
+otherwise); run them with `NUMBA_ENABLE_CUDASIM=0 python -m pytest -m gpu` or
+`bash benchmarks/gpu_check.sh`. Without a GPU, tests/test_cuda_kernels.py runs the same
+kernel table in the simulator. The unmarked tests at the
 end run everywhere: they hold the op table to minidl.functional and run it on the CPU,
 so a case that cannot run is caught before it reaches a GPU.
 """
+import os
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -18,8 +23,13 @@ from minidl import backend, kernels
 from minidl import functional as F
 from minidl.ops import conv, pool, recurrent
 
+from test_cuda_kernels import assert_twins_agree
+from test_cuda_kernels import kernel_calls as simulated_kernel_calls
+
 
 def _why_no_gpu():
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "1":
+        return "NUMBA_ENABLE_CUDASIM=1 runs the CUDA kernels in the simulator, on NumPy arrays only: set it to 0"
     try:
         backend.cupy_module()
     except RuntimeError as error:
@@ -220,45 +230,26 @@ def test_gradcheck_in_float64_on_the_gpu(name):
         assert minidl.gradcheck(lambda *tensors: case.call(on, *tensors), inputs)
 
 
-# ------------------------------------------------------- CuPy kernels vs reference
+# ------------------------------------------------ Numba CUDA kernels vs reference
 def _float(rng, shape, dtype, scale=1.0):
     return rng.standard_normal(shape).astype(dtype) * dtype(scale)
 
 
 def kernel_calls(dtype, rng):
-    """(family, name, host arguments) for every CuPy kernel of ours; each kernel must
-    return what its reference twin returns on the same arrays, and leave the arrays it
-    updates in place (the optimisers' parameters and slots) as the twin does."""
-    x, g = _float(rng, (3, 4, 5), dtype), _float(rng, (3, 4, 5), dtype)
-    elu_out = kernels.reference_kernel("activation", "elu_forward")(x, 0.7)
-    image, weights = _float(rng, (2, 5, 6, 3), dtype), _float(rng, (2, 3, 3, 4), dtype)
-    conv_geometry = ((2, 1), ((1, 0), (1, 1)), (1, 2))
-    conv_out = kernels.reference_kernel("conv", "conv2d_forward")(image, weights, *conv_geometry)
-    distinct = (rng.permutation(2 * 5 * 7 * 3) / 10.0).reshape(2, 5, 7, 3).astype(dtype)
-    pool_geometry = ((2, 3), (1, 2), ((1, 0), (1, 2)))
-    pooled, argmax = kernels.reference_kernel("pool", "max_pool2d_forward")(distinct, *pool_geometry)
-    pool_grad = _float(rng, pooled.shape, dtype)
-    bag_ids, bag_offsets = rng.integers(0, 9, 11), np.array([0, 4, 4, 7])  # the third bag is empty
-    bag_weights = rng.uniform(0.5, 2.0, 11).astype(dtype)
+    """(family, name, host arguments) for every CUDA kernel of ours: the table of
+    tests/test_cuda_kernels.py (which the simulator runs in CI) and the recurrent
+    kernels' calls below. Each kernel must return what its reference twin returns on
+    the same arrays, and leave the arrays it updates in place (the optimisers'
+    parameters and slots) as the twin does."""
+    calls = [(family, name, args) for _, family, name, args in simulated_kernel_calls(dtype, rng)]
+    return calls + recurrent_kernel_calls(dtype, rng)
+
+
+def recurrent_kernel_calls(dtype, rng):
     steps, batch, units = 5, 3, 4
     h0, c0 = _float(rng, (batch, units), dtype, 0.5), _float(rng, (batch, units), dtype, 0.5)
     grad_hs = _float(rng, (steps, batch, units), dtype)
-    calls = [
-        ("activation", "relu_forward", (x.transpose(2, 0, 1),)),
-        ("activation", "relu_backward", (g, x)),
-        ("activation", "elu_forward", (x, 0.7)),
-        ("activation", "elu_backward", (g, x, elu_out, 0.7)),
-        ("dropout", "dropout_backward", (g, x > 0, 0.3)),
-        ("embedding", "embedding_backward", (_float(rng, (4, 6, 3), dtype), rng.integers(0, 7, (4, 6)), 9)),
-        ("embedding", "embedding_bag_forward", (bag_ids, bag_offsets, _float(rng, (9, 3), dtype), bag_weights)),
-        ("embedding", "embedding_bag_backward", (_float(rng, (4, 3), dtype), bag_ids, bag_offsets, bag_weights)),
-        ("conv", "conv2d_forward", (image, weights) + conv_geometry),
-        ("conv", "conv2d_backward", (_float(rng, conv_out.shape, dtype), image, weights) + conv_geometry),
-        ("pool", "max_pool2d_forward", (distinct,) + pool_geometry),
-        ("pool", "max_pool2d_backward", (pool_grad, argmax, distinct.shape) + pool_geometry),
-        ("pool", "sum_pool2d_forward", (distinct,) + pool_geometry),
-        ("pool", "sum_pool2d_backward", (pool_grad, distinct.shape) + pool_geometry),
-    ]
+    calls = []
     recurrent = kernels.reference_kernel
     rnn_kernel = _float(rng, (units, units), dtype, 0.5)
     projected = _float(rng, (steps, batch, units), dtype)
@@ -286,39 +277,22 @@ def kernel_calls(dtype, rng):
             hs, gates = recurrent("recurrent", "gru_forward")(projected, h0, gru_kernel, bias, reset_after, activation)
             calls += [("recurrent", "gru_forward", (projected, h0, gru_kernel, bias, reset_after, activation)),
                       ("recurrent", "gru_backward", (grad_hs, hs, gates, h0, gru_kernel, reset_after, activation))]
-    param, grad, rows = _float(rng, (6, 3), dtype), _float(rng, (6, 3), dtype), np.array([0, 2, 5])
-    m, v = _float(rng, (6, 3), dtype, 0.1), np.abs(_float(rng, (6, 3), dtype, 0.1))
-    calls += [("optim", "adam_update", (param, grad, m, v, 0.01, 0.9, 0.999, 1e-7)),
-              ("optim", "adam_update_rows", (param, rows, grad[rows], m, v, 0.01, 0.9, 0.999, 1e-7)),
-              ("optim", "sgd_update", (param, grad, m, 0.1, 0.9, True)),
-              ("optim", "sgd_update_rows", (param, rows, grad[rows], None, 0.1, 0.0, False))]
     return calls
-
-
-def _as_tuple(value):
-    return value if isinstance(value, tuple) else (value,)
 
 
 @gpu_test
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["float32", "float64"])
 def test_cuda_kernels_match_their_reference_twins_on_cupy_arrays(dtype):
     cupy = backend.cupy_module()
-    tolerance = 1e-4 if dtype == np.float32 else 1e-10
+
+    def to_host(array):
+        assert backend.is_cupy_array(array), "an output left the GPU"
+        return cupy.asnumpy(array)
+
     for family, name, host_args in kernel_calls(dtype, np.random.default_rng(2)):
-        args, twin_args = ([cupy.asarray(a) if isinstance(a, np.ndarray) else a for a in host_args] for _ in range(2))
-        cuda = kernels.own_kernel("cuda", family, name)  # a LookupError where the CuPy twin is missing
-        updated = [a for a in args if backend.is_cupy_array(a)]  # what an in-place kernel changes
-        got = list(_as_tuple(cuda(*args))) + updated
-        # the reference, on CuPy, on its own copies of the arrays
-        expected = list(_as_tuple(kernels.reference_kernel(family, name)(*twin_args)))
-        expected += [a for a in twin_args if backend.is_cupy_array(a)]
-        assert len(got) == len(expected)
-        for i, (a, b) in enumerate(zip(got, expected)):
-            if a is None and b is None:  # a state the kernel was told not to keep
-                continue
-            assert backend.is_cupy_array(a), f"{family}.{name}: output {i} left the GPU"
-            assert a.dtype == b.dtype and a.shape == b.shape, f"{family}.{name}: output {i}"
-            assert_close(cupy.asnumpy(a), cupy.asnumpy(b), f"{family}.{name}: output {i}", rtol=tolerance, atol=tolerance)
+        cuda = kernels.own_kernel("cuda", family, name)  # a LookupError where the CUDA twin is missing
+        # the reference runs on NumPy copies of the same arrays
+        assert_twins_agree(cuda, family, name, host_args, dtype, to_device=cupy.asarray, to_host=to_host)
 
 
 @gpu_test
@@ -382,7 +356,7 @@ def test_initial_weights_are_the_same_on_both_devices():
 def test_a_model_trained_on_the_gpu_loads_on_the_cpu(tmp_path):
     io = pytest.importorskip("minidl.io", reason="minidl.io (save/load) is not in this checkout")
     with minidl.device("cuda"):
-        model = minidl.nn.Sequential([minidl.nn.Dense(3), minidl.nn.BatchNormalization(), minidl.nn.Dense(1)])
+        model = minidl.Sequential([minidl.nn.Dense(3), minidl.nn.BatchNormalization(), minidl.nn.Dense(1)])
         model.build((None, 4))
         x = minidl.tensor(np.random.default_rng(6).standard_normal((8, 4)).astype(np.float32))
     optimizer = minidl.optim.Adam(model.parameters())
