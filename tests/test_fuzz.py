@@ -1,9 +1,10 @@
 """Fuzz tests (Hypothesis): the model-file reader on flipped, truncated and inserted
-bytes and on random JSON in the header (the safetensors entries and minidl's metadata); the CSV loaders on random rows, quotes,
-encodings and line ends; the character tokeniser on arbitrary Unicode. The only
-outcomes allowed are the correct result or the library's own error (ModelFileError for
-model files, ValueError for CSV files, TypeError or ValueError for the tokeniser's
-arguments); anything else escapes the `try` and fails the test.
+bytes and on random JSON in the header (the safetensors entries and minidl's metadata);
+the CSV loaders on random rows, quotes, encodings and line ends; the character
+tokeniser on arbitrary Unicode. The only outcomes allowed are the correct result or the
+library's own error (ModelFileError for model files, ValueError for CSV files,
+TypeError or ValueError for the tokeniser's arguments); anything else escapes the `try`
+and fails the test.
 
 The runs are derandomised (the same examples every time) and bounded: FUZZ_EXAMPLES
 examples per test (MINIDL_FUZZ_EXAMPLES, default 60), a few seconds per test here.
