@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import minidl
 from minidl import io, nn
 
 REPO = Path(__file__).resolve().parent.parent
 #: A child that saves the model of width WIDTH to PATH TIMES times; KILL_AT names where
 #: it SIGKILLs itself: before the chunk of the file with that number is written (0 the
-#: magic, 1 the header's length, 2 the header, 3-6 the four arrays, 7 the checksum), or
-#: "rename" (after the fsync, before the temporary file replaces the old one), or "never".
+#: header's length, 1 the header with the checksum, 2-5 the four arrays), or "rename"
+#: (after the fsync, before the temporary file replaces the old one), or "never".
 SAVER = """
 import os, signal, sys
 import numpy as np
@@ -28,7 +29,7 @@ from minidl import io, nn
 
 path, width, kill_at, times = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 minidl.manual_seed(width)
-model = nn.Sequential([nn.Dense(width, activation="tanh"), nn.Dense(1, activation="sigmoid")])
+model = minidl.Sequential([nn.Dense(width, activation="tanh"), nn.Dense(1, activation="sigmoid")])
 model.build((None, 64))
 
 def die():
@@ -76,7 +77,7 @@ def temporaries(folder):
     return sorted(name for name in os.listdir(folder) if name.endswith(".tmp"))
 
 
-@pytest.mark.parametrize("kill_at", [1, 3, 5, 7, "rename"])
+@pytest.mark.parametrize("kill_at", [1, 2, 4, 5, "rename"])
 def test_a_save_killed_midway_leaves_the_previous_file_intact(tmp_path, kill_at):
     previous, path = saved_bytes(tmp_path, 8), tmp_path / "model.mdl"
     path.write_bytes(previous)
@@ -101,7 +102,7 @@ def test_a_save_removes_only_the_temporaries_of_dead_savers_of_its_path(tmp_path
     try:
         for name in names.values():
             (tmp_path / name).write_bytes(b"partial")
-        model = nn.Sequential([nn.Dense(2)])
+        model = minidl.Sequential([nn.Dense(2)])
         model.build((None, 3))
         io.save(tmp_path / "model.mdl", model)
     finally:
