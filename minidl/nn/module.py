@@ -35,7 +35,11 @@ class Parameter(Tensor):
 
 
 def _snake_case(name):
-    return re.sub(r"(?<=[a-z0-9])([A-Z])|(?<=[A-Z])([A-Z])(?=[a-z])", r"_\1\2", name).lower()
+    """A layer's default name as Keras makes it: Conv1D -> conv1d, GlobalMaxPooling1D ->
+    global_max_pooling1d, SimpleRNN -> simple_rnn: a word starts at a capital followed by
+    lower case, or at a capital after a lower-case letter (never after a digit)."""
+    words = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", words).lower()
 
 
 class ParameterList(list):
