@@ -229,3 +229,39 @@ def test_the_lectures_keras_models_score_the_same(stem, weights, lambdas, urls, 
     x = CharTokenizer(max_len=75).encode(urls)
     (probabilities,), _ = onnx_run(model, [x], tmp_path, tokenizer=CharTokenizer(max_len=75))
     np.testing.assert_allclose(probabilities, predict(model, x), **TOLERANCE)
+
+
+# ------------------------------------------------------------ the command line
+def test_minidl_export_onnx_writes_a_model_that_scores_as_predict_does(urls, tmp_path, capsys):
+    from minidl.cli import main
+    from minidl.io import save
+
+    model = perturbed(build_model("simple_lstm", **SIZES["simple_lstm"]))
+    tokenizer = model.make_tokenizer()
+    save(tmp_path / "m.mdl", model, extra={"tokenizer": tokenizer.get_config()})
+    assert main(["export-onnx", "--model", str(tmp_path / "m.mdl"), "--output", str(tmp_path / "out" / "m.onnx")]) == 0
+    out = capsys.readouterr().out
+    assert "exported SimpleLSTM to" in out and "input ids (batch, 40)" in out
+    session = ort.InferenceSession(str(tmp_path / "out" / "m.onnx"), providers=["CPUExecutionProvider"])
+    ids = tokenizer.encode(urls[:100])
+    np.testing.assert_allclose(session.run(None, {"ids": ids})[0], predict(model, ids), **TOLERANCE)
+    properties = {p.key: p.value for p in onnx.load(str(tmp_path / "out" / "m.onnx")).metadata_props}
+    assert json.loads(properties["minidl.tokenizer"]) == tokenizer.get_config()
+
+
+@pytest.mark.parametrize("argv, status, message", [
+    (["--model", "missing.mdl", "--output", "m.onnx"], 1, "--model missing.mdl: no such file"),
+    (["--model", "notes.txt", "--output", "m.onnx"], 1, "not a minidl model file"),
+    (["--model", "m.mdl", "--output", "folder/"], 2, "is a directory"),
+])
+def test_minidl_export_onnx_errors_are_one_line(tmp_path, capsys, monkeypatch, argv, status, message):
+    from minidl.cli import main
+    from minidl.io import save
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "folder").mkdir()
+    save(tmp_path / "m.mdl", build_model("conv_max", **SIZES["conv_max"]))
+    assert main(["export-onnx", *argv]) == status
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err

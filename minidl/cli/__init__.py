@@ -11,6 +11,7 @@ runtime)` and `run(args)`; they parse, call the library and print.
     minidl train --arch ngram_linear --validation-split 0.1 --target-fpr 1e-3 --output runs/ngram.mdl
     minidl ensemble --model runs/url.mdl --model runs/ngram.mdl --output runs/both.mdl --data url-bahnsen-phishing-sample
     minidl embed --window 2 --dim 32 --output chars.npy --plot chars.png
+    minidl export-onnx --model runs/url.mdl --output runs/url.onnx   # for ONNX Runtime (the onnx extra)
 
 `--data` takes a CSV path, a folder holding one CSV, or the name of a registered data set
 (`minidl.data.DATASETS`; found in $MINIDL_DATA_DIR, ~/.cache/minidl, $MINIDL_SHARED_DATA_DIR
@@ -35,7 +36,7 @@ import time
 import warnings
 
 from minidl import backend
-from minidl.cli import embed, ensemble, evaluate, import_keras, predict, summary, train
+from minidl.cli import embed, ensemble, evaluate, export_onnx, import_keras, predict, summary, train
 from minidl.cli.options import BAD_INPUT, BAD_USAGE, PROGRAM, Parser, UsageError, UserError, add_runtime_options
 from minidl.cli.outputs import kernel_messages
 from minidl.distributed import FOLLOW_ROOT_SECONDS, RootFailed, launch_rank
@@ -43,7 +44,7 @@ from minidl.kernels.parallelism import set_num_threads
 from minidl.version import __version__
 
 #: The commands, in the order --help lists them.
-COMMANDS = (train, evaluate, predict, ensemble, summary, embed, import_keras)
+COMMANDS = (train, evaluate, predict, ensemble, summary, embed, import_keras, export_onnx)
 
 
 def build_parser():

@@ -50,6 +50,7 @@ from minidl.nn import (GRU, LSTM, ELU, Activation, AveragePooling1D, AveragePool
                        GlobalSumPooling1D, GlobalSumPooling2D, MaxPooling1D, MaxPooling2D, ReLU, SimpleRNN, Softmax,
                        SumPooling1D, SumPooling2D)
 from minidl.ops.conv import window_geometry
+from minidl.version import __version__
 
 #: The ONNX operator set the graphs use (LSTM, GRU and RNN as of opset 14, the Reduce*
 #: operators with their axes as an input as of 18).
@@ -564,8 +565,6 @@ def export(model, path=None, tokenizer=None, metadata=None, input_dtype=None, op
     Raises OnnxExportError naming the first layer that has no ONNX form.
     """
     onnx = _onnx()
-    from minidl import __version__
-
     g = GraphBuilder(_float_dtype(model))
     described = _inputs(model, input_dtype)
     g.id_dtype = next((dtype for _, _, dtype in described if dtype.kind in "iu"), g.id_dtype)
