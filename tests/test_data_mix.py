@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from minidl.data import url_host
-from minidl.data.mix import MIXES, describe_mix, load_mix, popular_urls, source_mix
+from minidl.data.labelled import read_labelled_urls
+from minidl.data.mix import MIXES, describe_mix, is_mix, load_mix, popular_urls, source_mix
 
 
 def sources():
@@ -59,3 +60,17 @@ def test_the_registered_mix_leaves_a_source_out_entirely(shared_data):
     urls, labels, names = load_mix(leave_out="url-iscx2016")
     assert "url-iscx2016" not in names and set(names) == {*MIXES["url-mix"]["sources"], "popular"} - {"url-iscx2016"}
     assert max(np.bincount(labels[[name == "url-phishstorm" for name in names]])) <= MIXES["url-mix"]["per_cell"]
+
+
+def test_a_mix_is_a_registered_mix_or_registered_sets_joined_by_commas():
+    assert is_mix("url-mix") and is_mix("url-iscx2016,url-phishstorm")
+    assert not is_mix("url-iscx2016") and not is_mix("urls.csv") and not is_mix("url-iscx2016,nope.csv")
+
+
+@pytest.mark.shared_data
+def test_every_command_reads_a_mix_as_data(shared_data):
+    shared_data("url-hannousse2020/urls.csv")
+    found = read_labelled_urls("url-iscx2016,url-hannousse2020", limit=500, seed=5)
+    assert len(found.urls) == len(found.labels) == 500 and "(a mix: url-iscx2016:" in found.where
+    assert found.urls == read_labelled_urls("url-iscx2016,url-hannousse2020", limit=500, seed=5).urls
+    assert not any(url.startswith(("http://", "https://", "www.")) for url in found.urls)

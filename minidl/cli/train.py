@@ -11,6 +11,7 @@ from minidl.cli.options import (PLOT_INSTALL, UsageError, UserError, add_data_op
                                 open_fraction, positive_int, positive_number, recipe_help)
 from minidl.cli.outputs import format_scores, output_file, output_folder, require_matplotlib, save_trained
 from minidl.data import CharTokenizer, DATASETS
+from minidl.data.mix import is_mix
 from minidl.data.labelled import DEFAULT_DATA
 from minidl.data.split import split_parts
 from minidl.distributed import launch_rank
@@ -130,11 +131,11 @@ def outputs(args):
 
 
 def run_settings(args):
-    """The run's settings as JSON data, with --data as a registered name or an absolute
-    path, so `evaluate --split test` finds the same rows from any folder."""
+    """The run's settings as JSON data, with --data as a registered name (or mix) or an
+    absolute path, so `evaluate --split test` finds the same rows from any folder."""
     settings = {name: getattr(args, name) for name in RUN_SETTINGS}
     settings["data"] = args.data or DEFAULT_DATA
-    if settings["data"] not in DATASETS:
+    if settings["data"] not in DATASETS and not is_mix(settings["data"]):
         settings["data"] = str(Path(settings["data"]).expanduser().resolve())
     for name in ("kernel_sizes", "hidden_units"):
         if settings[name] is not None:

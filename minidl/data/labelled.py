@@ -1,4 +1,5 @@
-"""Labelled URLs from a CSV file, a folder holding one, or a registered data set: what
+"""Labelled URLs from a CSV file, a folder holding one, a registered data set, or a mix
+of URL sources (`minidl.data.mix`: `url-mix`, or registered sets joined by commas): what
 `minidl train`, `evaluate` and `embed` read, with the URLs normalised as in the data
 sets and a seeded subset for quick runs.
 
@@ -11,9 +12,10 @@ from typing import NamedTuple
 
 import numpy as np
 
+from minidl.data.mix import is_mix, read_mix
 from minidl.data.registry import DATASETS, fetch
 from minidl.data.split import normalize_url
-from minidl.data.tables import LoadReport, load_url_csv
+from minidl.data.tables import BINARY, LoadReport, load_url_csv
 
 #: What is read without a data set named: the sample that ships inside the package.
 DEFAULT_DATA = "url-bahnsen-phishing-sample"
@@ -55,6 +57,9 @@ def read_labelled_urls(spec=None, url_column=None, label_column=None, bad_rows="
         the report. limit: keep a seeded random subset of that many rows, in file order,
         so a quick run sees both classes in their proportions."""
     spec = spec or DEFAULT_DATA
+    if is_mix(spec):
+        urls, labels, where = read_mix(spec, seed=seed)
+        return _subset(urls, labels, where, LoadReport(spec, rows=len(urls), classes=BINARY), limit, seed)
     path, dataset = resolve_data(spec)
     url_column = url_column or (dataset.text_column if dataset else "url")
     label_column = label_column or (dataset.label_column if dataset else "isMalicious")
@@ -64,8 +69,12 @@ def read_labelled_urls(spec=None, url_column=None, label_column=None, bad_rows="
     urls = [normalize_url(url) for url in urls]
     if not urls:
         raise ValueError(f"{path}: no rows to use")
+    return _subset(urls, labels, f"{spec} ({path})" if dataset else str(path), report, limit, seed)
+
+
+def _subset(urls, labels, where, report, limit, seed):
+    """LabelledURLs of a seeded random subset of `limit` rows, in order (all without it)."""
     if limit is not None and limit < len(urls):
         keep = np.sort(np.random.default_rng(seed).choice(len(urls), limit, replace=False))
         urls, labels = [urls[i] for i in keep], labels[keep]
-    where = f"{spec} ({path})" if dataset else str(path)
     return LabelledURLs(urls, labels, where, report)

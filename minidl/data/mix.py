@@ -18,14 +18,16 @@ inside it and poorly on the others (docs/url_quality.md). `source_mix` combines 
   left out.
 
 `load_mix(name)` builds a registered mix (`MIXES`) from the registry's data sets;
-`MIXES["url-mix"]` is the four public URL sources. Every URL is normalised
+`MIXES["url-mix"]` is the four public URL sources. `read_mix` serves `--data url-mix` and
+`--data url-iscx2016,url-phishstorm` (comma-joined registered sets) for every command
+(`minidl.data.labelled`). Every URL is normalised
 (`minidl.data.normalize_url`) as `minidl train` and `minidl predict` normalise them.
 """
 from collections import defaultdict
 
 import numpy as np
 
-from minidl.data.registry import load_dataset
+from minidl.data.registry import DATASETS, load_dataset
 from minidl.data.split import normalize_url, url_host
 
 SOURCES = ("url-bahnsen-phishing40k", "url-iscx2016", "url-phishstorm", "url-hannousse2020")
@@ -115,6 +117,27 @@ def load_mix(name="url-mix", leave_out=None, seed=33, **fetch_options):
         excluded = {url_host(url) for url in load_dataset(leave_out, **fetch_options)[0]}
     popular = load_popular_hosts(settings["popular_ranks"], **fetch_options) if settings["popular_ranks"] else ()
     return source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular, excluded, seed)
+
+
+def is_mix(spec):
+    """Whether a --data value names a mix: a registered mix, or registered URL sets joined
+    by commas ("url-iscx2016,url-phishstorm")."""
+    names = spec.split(",")
+    return spec in MIXES or (len(names) > 1 and all(name in DATASETS for name in names))
+
+
+def read_mix(spec, seed=33, **fetch_options):
+    """(urls, labels, description) of a registered mix or of comma-joined registered sets
+    (mixed with url-mix's settings: per-cell cap and popular hosts)."""
+    if spec in MIXES:
+        urls, labels, sources = load_mix(spec, seed=seed, **fetch_options)
+    else:
+        settings = MIXES["url-mix"]
+        names = spec.split(",")
+        popular = load_popular_hosts(settings["popular_ranks"], **fetch_options)
+        urls, labels, sources = source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular,
+                                           seed=seed)
+    return urls, labels, f"{spec} (a mix: {'; '.join(describe_mix(labels, sources))})"
 
 
 def describe_mix(labels, sources):
