@@ -82,20 +82,32 @@ def test_every_url_architecture_scores_the_same_in_onnx_runtime(arch, urls, tmp_
     assert properties["minidl.model"] == type(model).__name__
 
 
-def test_the_documented_ids_from_a_url_feed_the_graph(tmp_path):
-    """docs/interop.md's lines, for a character model: string.printable ids, pre-padded."""
-    import string
+def documented_url_ids(url, s):
+    """docs/interop.md's lines that make a character model's ids from a URL, without minidl."""
+    first = 2 if s["oov"] else 1  # 0 pads; with "oov", 1 stands for any character outside the vocabulary
+    ids = [s["vocabulary"].index(c) + first if c in s["vocabulary"] else 1
+           for c in url if c in s["vocabulary"] or s["oov"]]
+    ids = ids[-s["max_len"]:] if s["truncating"] == "pre" else ids[:s["max_len"]]
+    padding = [0] * (s["max_len"] - len(ids))
+    return padding + ids if s["padding"] == "pre" else ids + padding
 
+
+@pytest.mark.parametrize("make_tokenizer", [
+    lambda urls: CharTokenizer(max_len=40),
+    lambda urls: CharTokenizer.fit(urls[:200], max_len=40, padding="post", truncating="post"),  # oov, fitted
+])
+def test_the_documented_ids_from_a_url_feed_the_graph(make_tokenizer, urls, tmp_path):
+    tokenizer = make_tokenizer(urls)
     model = perturbed(build_model("conv_max", **SIZES["conv_max"]))
     path = tmp_path / "conv_max.onnx"
-    export(model, path, tokenizer=model.make_tokenizer())
+    export(model, path, tokenizer=tokenizer)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    settings = json.loads({p.key: p.value for p in onnx.load(str(path)).metadata_props}["minidl.tokenizer"])
-    url = "paypal.com.account-verify.example/signin/update.php?cmd=login"
-    tokens = [string.printable.index(c) + 1 for c in url if c in string.printable][-settings["max_len"]:]
-    ids = np.array([[0] * (settings["max_len"] - len(tokens)) + tokens], dtype=np.int32)
-    (probability,) = session.run(None, {"ids": ids})
-    np.testing.assert_allclose(probability, predict(model, CharTokenizer(max_len=40).encode([url])), **TOLERANCE)
+    settings = json.loads(session.get_modelmeta().custom_metadata_map["minidl.tokenizer"])
+    some = urls[:300] + ["\u00e9t\u00e9.example/\u00fcber", ""]
+    ids = np.array([documented_url_ids(url, settings) for url in some], dtype=np.int32)
+    np.testing.assert_array_equal(ids, tokenizer.encode(some))
+    (probabilities,) = session.run(None, {"ids": ids})
+    np.testing.assert_allclose(probabilities, predict(model, ids), **TOLERANCE)
 
 
 # ------------------------------------------------------------ layers in Sequential and graph models
