@@ -82,6 +82,18 @@ def test_every_url_architecture_scores_the_same_in_onnx_runtime(arch, urls, tmp_
     assert properties["minidl.model"] == type(model).__name__
 
 
+def test_an_ensemble_of_url_models_scores_the_same(urls, tmp_path):
+    from minidl.models import MeanEnsemble
+
+    archs = ("ngram_linear", "conv_max")
+    members = [perturbed(build_model(arch, **SIZES[arch]), seed=i) for i, arch in enumerate(archs)]
+    ensemble = MeanEnsemble(members).eval()
+    tokenizer = ensemble.make_tokenizer_from([member.make_tokenizer(urls) for member in members])
+    x = tokenizer.encode(urls)
+    (probabilities,), _ = onnx_run(ensemble, [x], tmp_path, tokenizer=tokenizer)
+    np.testing.assert_allclose(probabilities, predict(ensemble, x), **TOLERANCE)
+
+
 def documented_url_ids(url, s):
     """docs/interop.md's lines that make a character model's ids from a URL, without minidl."""
     first = 2 if s["oov"] else 1  # 0 pads; with "oov", 1 stands for any character outside the vocabulary

@@ -6,7 +6,8 @@
 The graph is built with the `onnx` package's helpers (pip install -e ".[onnx]"), one
 small function per layer class in one table (`EXPORTERS`); a model exports when every
 module it holds has an entry, and a module without one is an OnnxExportError naming it.
-What it covers: every URL architecture (minidl.models.ARCHITECTURES), the Keras models
+What it covers: every URL architecture (minidl.models.ARCHITECTURES) and their
+ensembles (MeanEnsemble, `minidl ensemble`), the Keras models
 `minidl.interop.keras` imports, and Sequential and GraphModel models built from Dense,
 Embedding, EmbeddingBag, Conv1D, Conv2D, the poolings, Dropout, BatchNormalization,
 the activation layers, Flatten, Concatenate, LSTM, GRU and SimpleRNN.
@@ -39,6 +40,7 @@ import numpy as np
 
 from minidl import backend
 from minidl.autograd import Tensor
+from minidl.models.ensemble import MeanEnsemble
 from minidl.models.graph import GraphModel
 from minidl.models.sequential import Sequential
 from minidl.models.url import ConvBranch, ConvFully, ConvMax, DenseBlock, LSTMConv, SimpleLSTM
@@ -498,6 +500,13 @@ def _urlnet(g, model, inputs):
     return g.layer(model.output, [logit])
 
 
+def _mean_ensemble(g, model, inputs):
+    """The mean of the members' probabilities, each member on its own columns."""
+    parts = _parts(g, model, inputs[0])
+    outputs = [g.layer(member, [parts[f"member{i}"]]) for i, member in enumerate(model.members)]
+    return g.op("Mean", outputs, outputs[0].shape, "mean_of_members")
+
+
 #: Layer and model class -> its export: (GraphBuilder, module, [input Values]) -> output Value.
 EXPORTERS = {
     Dense: _dense, Embedding: _embedding, EmbeddingBag: _embedding_bag, Conv1D: _conv, Conv2D: _conv,
@@ -518,6 +527,7 @@ EXPORTERS = {
     SimpleLSTM: _url_chain, LSTMConv: _url_chain, ConvFully: _conv_fully, ConvMax: _conv_fully,
     ConvBranch: _conv_branch, DenseBlock: _dense_block, HashedLinear: _hashed_linear, NgramLinear: _ngram_linear,
     WideConvMax: _wide_conv_max, MaxOverTimeBranch: _max_over_time_branch, URLNet: _urlnet,
+    MeanEnsemble: _mean_ensemble,
 }
 
 
