@@ -25,6 +25,14 @@ from minidl.train.plots import plot_confusion_matrix, plot_history
 REPO = Path(__file__).resolve().parents[1]
 
 
+
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in --help, but for a default of None, whose meaning the
+    option's own text says."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
 def load_digits_images():
     """(images (1797, 8, 8, 1) float32 in [0, 1], labels (1797,) int64) from scikit-learn."""
     try:
@@ -61,7 +69,7 @@ def plot_filters(filters, path, title="First-layer filters"):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelp)
     parser.add_argument("--filters", type=int, nargs="+", default=[16, 32], help="filters of each conv block")
     parser.add_argument("--dense-units", type=int, default=64, help="hidden Dense units (0: none)")
     parser.add_argument("--epochs", type=int, default=15, help="epochs at most (early stopping may end sooner)")

@@ -27,6 +27,14 @@ from minidl.train.plots import plot_history
 REPO = Path(__file__).resolve().parents[1]
 
 
+
+class DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in --help, but for a default of None, whose meaning the
+    option's own text says."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default is None else super()._get_help_string(action)
+
 def plot_decision_boundary(model, x_train, y_train, x_test, y_test, path, title):
     """The model's probability of class 1 over the plane as a filled contour, the 0.5
     level as a black line, training points as dots and test points as crosses."""
@@ -71,7 +79,7 @@ def draw(model, data, out, epoch, describe, logs):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=DefaultsHelp)
     parser.add_argument("--dataset", choices=sorted(TOY_SETS), default="spiral", help="the 2D toy data set")
     parser.add_argument("--points", type=int, default=400, help="points generated (train + test)")
     parser.add_argument("--noise", type=float, default=0.05, help="standard deviation of the jitter")

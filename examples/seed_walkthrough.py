@@ -7,7 +7,7 @@ of Malicious URLs" (incertum/cyber-matrix-ai), step by step, with minidl.
 
 (from the repository root after `pip install -e .`, or with PYTHONPATH=.)
 
-It prints as it goes, as the lecture does:
+It prints as it goes, as the notebook does:
   0. terminology: batch size, iterations, epoch (1000 samples at batch 500: 2 iterations);
   1. tokenise: each character -> its index in string.printable + 1;
   2. crop or pad every URL to 75 ids;
@@ -17,16 +17,16 @@ It prints as it goes, as the lecture does:
      `Input Shape: (None, 75) Output Shape: (None, 75, 32)`;
   6. training, 7. evaluation on the held-out hosts, 8. saving, 9. loading,
   10. predicting new URLs;
-  11. the lecture's own trained Keras 2.1.2 models (`deeplearning_*.json` / `.h5` of
+  11. the notebook's own trained Keras 2.1.2 models (`deeplearning_*.json` / `.h5` of
       incertum/cyber-matrix-ai, when a shared-data folder holds them), imported with
-      `minidl import-keras`, scoring the same URLs as the lecture does.
+      `minidl import-keras`, scoring the same URLs as the notebook does.
 
 Data (--data): a registered data set name (found in $MINIDL_DATA_DIR, ~/.cache/minidl or
 ../shared/data next to the repository; downloaded and verified when it is published),
 a CSV path with `url,isMalicious` columns, or `generated` (made-up URLs, for a run with no
 data at all). The default is url-bahnsen-phishing-sample, the labelled sample that ships
 inside minidl (so a fresh clone runs with no data folder), cut to --limit URLs; the
-full phishing set it was drawn from is `--data url-bahnsen-phishing40k`. The lecture's own data, url_data_mega_deep_learning.csv (194,798 URLs) from
+full phishing set it was drawn from is `--data url-bahnsen-phishing40k`. The notebook's own data, url_data_mega_deep_learning.csv (194,798 URLs) from
 incertum/cyber-matrix-ai, is registered as url-incertum-mega: `--data url-incertum-mega`
 downloads it into $MINIDL_DATA_DIR (default ~/.cache/minidl) and checks its git blob id.
 
@@ -34,10 +34,10 @@ Outputs under --out (default runs/walkthrough/): cbow_embedding.png (with matplo
 and one model file per architecture that the command line reads:
 `minidl predict --model runs/walkthrough/conv_fully.mdl github.com/numpy/numpy`.
 
-The lecture trains with Adam(lr=1e-4) for 5 epochs on 146,000 URLs, about 23,000
+The notebook trains with Adam(lr=1e-4) for 5 epochs on 146,000 URLs, about 23,000
 steps. A walkthrough on a few thousand URLs takes a hundred or so steps, so it trains
 with lr 1e-3 (--lr) and starts the embeddings from the CBOW vectors of step 4, as the
-lecture describes (--no-cbow-init starts them at random, as its notebook's code does).
+notebook describes (--no-cbow-init starts them at random, as its notebook's code does).
 
 It runs on one thread (--threads 1): these models multiply small matrices, and on a small
 machine shared with other work, Numba's and BLAS' extra threads wait on each other far
@@ -83,12 +83,12 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 SEED_MODELS = Path("keras-seed-models") / "original"  # under the shared data folder
 DEFAULT_DATA = "url-bahnsen-phishing-sample"  # inside the package: a fresh clone has it
 FULL_DATA = "url-incertum-mega"
-#: Where the lecture's trained models are published (step 11 imports them when they are here).
-LECTURE_MODELS = ("github.com/incertum/cyber-matrix-ai, commit 72f42fbf, folder "
+#: Where the notebook's trained models are published (step 11 imports them when they are here).
+NOTEBOOK_MODELS = ("github.com/incertum/cyber-matrix-ai, commit 72f42fbf, folder "
                   "Malicious-URL-Detection-Deep-Learning/data/ (deeplearning_LSTM.json/.h5, "
                   "deeplearning_1DConvLSTM.json/.h5, deeplearning_1DConv.json)")
 
-#: The lecture's two new URLs, then a few of our own (written as typed: the scheme and
+#: The notebook's two new URLs, then a few of our own (written as typed: the scheme and
 #: 'www.' are removed before scoring, as they were from the training data).
 NEW_URLS = (
     "naureen.net/etisalat.ae/index2.php",
@@ -98,9 +98,9 @@ NEW_URLS = (
     "https://en.wikipedia.org/wiki/Deep_learning",
 )
 
-#: Model sizes: the lecture's, and tiny ones for --quick (a smoke run).
+#: Model sizes: the notebook's, and tiny ones for --quick (a smoke run).
 SIZES = {
-    "lecture": {
+    "notebook": {
         "simple_lstm": {"lstm_output_size": 32},
         "lstm_conv": {"lstm_output_size": 32, "filters": 256},
         "conv_fully": {"filters": 256, "hidden_units": (1024, 1024)},
@@ -153,7 +153,7 @@ def load_urls(spec, limit, seed):
             path = fetch(spec, shared_dir=shared)
         except FileNotFoundError as error:
             raise SystemExit(f"{error}\n(or run with --data {DEFAULT_DATA}, the sample inside minidl, with "
-                             f"--data generated, or with --data {FULL_DATA} to download the lecture's data)") from None
+                             f"--data generated, or with --data {FULL_DATA} to download the notebook's data)") from None
         columns = (DATASETS[spec].text_column, DATASETS[spec].label_column)
     urls, labels, _ = load_url_csv(path, *columns)
     urls = [normalize_url(url) for url in urls]
@@ -172,14 +172,14 @@ def step_terminology():
     heading("Step 0: batch size, iterations, epoch")
     print("batch size: the URLs in one forward/backward pass; epoch: one pass over all the")
     print("training URLs; iterations: the passes one epoch takes, ceil(samples / batch size).")
-    print(f"The lecture's example: 1000 samples at batch size 500 -> {iterations_per_epoch(1000, 500)} "
+    print(f"The notebook's example: 1000 samples at batch size 500 -> {iterations_per_epoch(1000, 500)} "
           "iterations per epoch.")
 
 
 def step_tokenise(tokenizer, urls):
     heading("Step 1: tokenise (each character -> string.printable.index(c) + 1)")
     test_url = "https://www.google.com/search?q=URL"
-    print(f"the lecture's URL   {test_url}")
+    print(f"the notebook's URL   {test_url}")
     print(f"its ids             {[string.printable.index(c) + 1 for c in test_url if c in string.printable]}")
     print(f"CharTokenizer       {tokenizer.tokenize([test_url])[0][0].tolist()}")
     sample = urls[0]
@@ -205,7 +205,7 @@ def step_pad(tokenizer, urls):
 def step_labels(urls, x, labels, seed):
     heading("Step 3: labels, and a split by host")
     print(f"y: {labels.shape}, {int(labels.sum())} malicious (1) and {int((labels == 0).sum())} benign (0)")
-    print("The lecture splits 75/25 at random. Pages of one host on both sides would let a model pass")
+    print("The notebook splits 75/25 at random. Pages of one host on both sides would let a model pass")
     print("by remembering host names, so here every host is wholly in train or in test (split_by_host).")
     urls_train, urls_test, x_train, x_test, y_train, y_test = split_by_host(urls, x, labels, test_size=0.25, seed=seed)
     print(f"train: {len(y_train)} URLs ({y_train.mean():.0%} malicious); test: {len(y_test)} URLs "
@@ -324,19 +324,19 @@ def print_scores(loaded, urls):
 def step_predict(loaded, urls):
     heading("Step 10: predicting new URLs (probability of malicious, threshold 0.5)")
     print_scores(loaded, urls)
-    print("(the lecture's models call the first URL malicious and the second benign; models trained on a few")
+    print("(the notebook's models call the first URL malicious and the second benign; models trained on a few")
     print("thousand URLs for a few epochs show that the pipeline works, not what it can do: for that, train")
     print(f"on the full data, --data {FULL_DATA} --limit 200000 --epochs 5)")
 
 
-def step_lecture_models(folder, out, urls):
-    """Import the lecture's trained Keras models from `folder` with `minidl import-keras`
+def step_notebook_models(folder, out, urls):
+    """Import the notebook's trained Keras models from `folder` with `minidl import-keras`
     and score `urls` with them; the conv + fully connected one has no weights there, so
     only its architecture is imported, to compare parameter counts with Keras'."""
-    heading("Step 11: the lecture's own trained models (Keras 2.1.2), imported")
+    heading("Step 11: the notebook's own trained models (Keras 2.1.2), imported")
     if not folder.is_dir():
-        print(f"(the lecture's model files are not on this machine ({folder}); they are published at "
-              f"{LECTURE_MODELS}: put them in that folder, or set MINIDL_SHARED_DATA_DIR to a folder holding "
+        print(f"(the notebook's model files are not on this machine ({folder}); they are published at "
+              f"{NOTEBOOK_MODELS}: put them in that folder, or set MINIDL_SHARED_DATA_DIR to a folder holding "
               f"{SEED_MODELS}/, to import them here)")
         return None
     if importlib.util.find_spec("h5py") is None:
@@ -347,24 +347,24 @@ def step_lecture_models(folder, out, urls):
     print("recurrent_activation='hard_sigmoid'; weights keep Keras' layout and gate order i, f, c, o.")
     loaded = {}
     for stem, arch in (("LSTM", "simple_lstm"), ("1DConvLSTM", "lstm_conv")):
-        path = out / f"lecture_{arch}.mdl"
+        path = out / f"notebook_{arch}.mdl"
         print(f"$ minidl import-keras --config {folder / f'deeplearning_{stem}.json'} "
               f"--weights {folder / f'deeplearning_{stem}.h5'} --output {path}")
         if cli.main(["import-keras", "--config", str(folder / f"deeplearning_{stem}.json"),
                      "--weights", str(folder / f"deeplearning_{stem}.h5"), "--output", str(path)]) != 0:
-            raise SystemExit(f"importing the lecture's {arch} failed (see the error above)")
+            raise SystemExit(f"importing the notebook's {arch} failed (see the error above)")
         model, extra, _ = minidl.io.load(path)
         loaded[f"keras_{arch.split('_')[-1]}"] = (model, CharTokenizer.from_config(extra["tokenizer"]))
     print_scores(loaded, urls)
-    print("(the lecture's notebook reports the same verdicts: the first URL malicious, the second benign)")
+    print("(the notebook's notebook reports the same verdicts: the first URL malicious, the second benign)")
     lambdas = ",".join(f"lambda_{i}" for i in range(1, 5))
     print(f"$ minidl import-keras --config {folder / 'deeplearning_1DConv.json'} --lambda {lambdas}=sum "
-          f"--output {out / 'lecture_conv_fully.mdl'}")
+          f"--output {out / 'notebook_conv_fully.mdl'}")
     print("(its four Lambda layers hold marshalled Python bytecode, which minidl never runs: --lambda says what")
-    print("the lecture's source shows they compute, K.sum(x, axis=1). Its weights are not in the notebook's")
+    print("the notebook's source shows they compute, K.sum(x, axis=1). Its weights are not in the notebook's")
     print("repository, so the file holds an untrained model with Keras' parameter count:)")
     cli.main(["import-keras", "--config", str(folder / "deeplearning_1DConv.json"), "--lambda", f"{lambdas}=sum",
-              "--output", str(out / "lecture_conv_fully.mdl")])
+              "--output", str(out / "notebook_conv_fully.mdl")])
     return loaded
 
 
@@ -427,7 +427,7 @@ def walk_through(args):
     urls, labels, description = load_urls(args.data, args.limit, args.seed)
     full = get_dataset(FULL_DATA)
     print(f"data: {description}")
-    print(f"the lecture's full data set: {full.description}; `--data {FULL_DATA}` downloads it from {full.url}")
+    print(f"the notebook's full data set: {full.description}; `--data {FULL_DATA}` downloads it from {full.url}")
 
     step_terminology()
     tokenizer = CharTokenizer(max_len=75)
@@ -436,7 +436,7 @@ def walk_through(args):
     urls_train, x_train, x_test, y_train, y_test = step_labels(urls, x, labels, args.seed)
     cbow = step_cbow(tokenizer, urls_train, emb_dim, 1 if args.quick else 3, 2000 if args.quick else 50000,
                      args.seed, args.out)
-    models = step_architectures(tokenizer.vocab_size, emb_dim, SIZES["quick" if args.quick else "lecture"],
+    models = step_architectures(tokenizer.vocab_size, emb_dim, SIZES["quick" if args.quick else "notebook"],
                                 None if args.no_cbow_init else cbow, args.seed)
     seconds = step_train(models, x_train, y_train, args.epochs, args.batch_size, args.lr)
     step_evaluate(models, x_test, y_test, seconds)
@@ -444,7 +444,7 @@ def walk_through(args):
     loaded = step_load(models, paths, x_test[:64])
     step_predict(loaded, NEW_URLS)
     shared = Path(os.environ.get("MINIDL_SHARED_DATA_DIR") or SHARED_DATA)
-    step_lecture_models(shared / SEED_MODELS, args.out, NEW_URLS)
+    step_notebook_models(shared / SEED_MODELS, args.out, NEW_URLS)
     print(f"\ndone in {time.perf_counter() - started:.0f} s; try: "
           f"minidl predict --model {paths['conv_fully']} github.com/numpy/numpy")
 

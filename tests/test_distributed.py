@@ -20,9 +20,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import minidl
-from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, _exchanged, _pack_gradients, _summed,
-                                find_mpiexec, launch_command, launch_rank, launch_size, partition, resolve_group,
-                                shard_steps, watchdog_timeout)
+from minidl.distributed import (DEFAULT_TIMEOUT_SECONDS, Watchdog, find_mpiexec, launch_command, launch_rank,
+                                launch_size, partition, resolve_group, shard_steps, watchdog_timeout)
+from minidl.distributed.exchange import exchanged, pack_gradients, summed_gradient
 from minidl.sparse import IndexedSlices
 from minidl.train import evaluate, fit, predict
 from minidl.train.loop import _epoch_steps
@@ -199,33 +199,33 @@ def test_the_shared_exchange_adds_the_other_ranks_slots_to_the_owners_gradients(
     params = [minidl.Tensor(np.zeros((2, 3)), requires_grad=True), minidl.Tensor(np.zeros(4), requires_grad=True)]
     params[0].grad, params[1].grad = np.full((2, 3), 2.0), None
     flat = np.full(6 + 4 + 2 + 2 + 1, np.nan)
-    _pack_gradients(flat, params, 0.25, (True,))
+    pack_gradients(flat, params, 0.25, (True,))
     np.testing.assert_array_equal(flat, [0.5] * 6 + [0.0] * 4 + [1, 0] + [0, 0] + [1])
     flat = np.full(6 + 4 + 2 + 2, np.nan)
-    _pack_gradients(flat, params, 1.0, (), kept={0})  # the owner's own part: left alone, flagged
+    pack_gradients(flat, params, 1.0, (), kept={0})  # the owner's own part: left alone, flagged
     assert np.isnan(flat[:6]).all() and flat[6:].tolist() == [0.0] * 4 + [1, 0] + [0, 0]
     params[0].grad = IndexedSlices(np.array([1]), np.array([[1.0, 2.0, 4.0]]), (2, 3))  # row 1 alone
-    _pack_gradients(flat, params, 0.5, ())
+    pack_gradients(flat, params, 0.5, ())
     np.testing.assert_array_equal(flat, [0, 0, 0, 0.5, 1, 2] + [0.0] * 4 + [1, 0] + [1, 0])
     params[0].grad = own = np.full((2, 3), 2.0)
-    summed = _summed(params[0], 1.0, [np.arange(6.0), 10 * np.arange(6.0)])  # two other ranks
+    summed = summed_gradient(params[0], 1.0, [np.arange(6.0), 10 * np.arange(6.0)])  # two other ranks
     assert summed is own  # written over the rank's own gradient array, no fresh memory
     np.testing.assert_array_equal(summed, 2 + 11 * np.arange(6.0).reshape(2, 3))
     params[0].grad = np.full((2, 3), 2.0)
-    np.testing.assert_array_equal(_summed(params[0], 0.5, [np.ones(6)]), np.full((2, 3), 2.0))
-    np.testing.assert_array_equal(_summed(params[1], 1.0, [np.arange(4.0)]), np.arange(4.0))  # none of its own
+    np.testing.assert_array_equal(summed_gradient(params[0], 0.5, [np.ones(6)]), np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(summed_gradient(params[1], 1.0, [np.arange(4.0)]), np.arange(4.0))  # none of its own
     params[0].grad = IndexedSlices(np.array([0]), np.array([[1.0, 1.0, 1.0]]), (2, 3))
-    np.testing.assert_array_equal(_summed(params[0], 1.0, [np.arange(6.0)]), [[1, 2, 3], [3, 4, 5]])
+    np.testing.assert_array_equal(summed_gradient(params[0], 1.0, [np.arange(6.0)]), [[1, 2, 3], [3, 4, 5]])
 
 
 def test_a_row_sparse_gradient_comes_back_as_the_rows_the_ranks_used():
     summed = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 0.0], [0.0, -2.0]])
-    grad = _exchanged(summed, 2, 2)  # both ranks' gradients row-sparse: the rows some rank used
+    grad = exchanged(summed, 2, 2)  # both ranks' gradients row-sparse: the rows some rank used
     assert isinstance(grad, IndexedSlices) and grad.dense_shape == (4, 2)
     np.testing.assert_array_equal(grad.indices, [1, 3])
     np.testing.assert_array_equal(grad.values, [[1.0, 0.0], [0.0, -2.0]])
-    assert _exchanged(summed, 2, 1) is summed  # one rank's was dense: the dense sum
-    assert _exchanged(summed, 0, 0) is None  # no rank had one
+    assert exchanged(summed, 2, 1) is summed  # one rank's was dense: the dense sum
+    assert exchanged(summed, 0, 0) is None  # no rank had one
 
 
 def test_every_sample_is_trained_on_once_per_epoch(two_rank_training):

@@ -3,7 +3,7 @@
 The oracle is an independent NumPy forward of Keras 2.1.2's inference equations written
 here (`keras_forward`), which walks the Keras JSON itself and reads the HDF5 arrays with
 h5py, sharing nothing with minidl's layers. It runs on small models written in Keras'
-formats by these tests, always, and on the lecture's own trained models in
+formats by these tests, always, and on the notebook's own trained models in
 ../shared/data/keras-seed-models on the 400 URLs of url-incertum-sample (those tests
 skip, saying so, where ../shared is absent). Then: Lambda bytecode is never unmarshalled,
 the bad files (truncated HDF5, a weight of the wrong shape, an unknown layer, an
@@ -111,7 +111,7 @@ def keras_layer(kind, config, inputs, weights):
     if kind == "GlobalMaxPooling1D":
         return x.max(axis=1)
     if kind == "Lambda":
-        return x.sum(axis=1)  # the lecture's source: Lambda(lambda x: K.sum(x, axis=1))
+        return x.sum(axis=1)  # the notebook's source: Lambda(lambda x: K.sum(x, axis=1))
     if kind == "LSTM":
         return keras_lstm(x, weights, config)
     if kind == "GRU":
@@ -187,7 +187,7 @@ def write_weights(path, layer_names, weights, scopes=None):
 
 
 def url_model_layers(recurrent_activation="hard_sigmoid"):
-    """The lecture's lstm_conv in miniature: ids (12) -> Embedding -> Dropout -> Conv1D(same)
+    """The notebook's lstm_conv in miniature: ids (12) -> Embedding -> Dropout -> Conv1D(same)
     -> ELU -> MaxPooling1D -> LSTM -> Dense(sigmoid)."""
     return [
         ("InputLayer", "main_input", {"batch_input_shape": [None, 12], "dtype": "int32", "sparse": False}, []),
@@ -222,8 +222,8 @@ URL_MODEL_WEIGHTS = {
 @pytest.fixture
 def url_model(tmp_path):
     """(JSON path, weights path, model JSON) of the miniature lstm_conv, its JSON encoded
-    twice as the lecture's files are and its output weights under another scope
-    (output/output_2/kernel:0), as in the lecture's conv + LSTM file."""
+    twice as the notebook's files are and its output weights under another scope
+    (output/output_2/kernel:0), as in the notebook's conv + LSTM file."""
     model_json = functional_json(url_model_layers())
     config = tmp_path / "url.json"
     config.write_text(json.dumps(json.dumps(model_json)))
@@ -563,7 +563,7 @@ def test_import_keras_command_line_errors(url_model, tmp_path, capsys, argv, mes
     assert status in (1, 2) and message in err and "Traceback" not in err, err
 
 
-# ------------------------------------------------ the lecture's trained models
+# ------------------------------------------------ the notebook's trained models
 def sample():
     with open(SAMPLE, newline="", encoding="utf-8") as stream:
         rows = list(csv.DictReader(stream))
@@ -629,7 +629,7 @@ def test_the_command_line_imports_the_lectures_lstm_and_scores_its_urls(tmp_path
     status, out, err = run(["predict", "--model", output, "naureen.net/etisalat.ae/index2.php",
                             "sixt.com/php/reservation?language=en_US"], capsys)
     verdicts = [line.split("\t")[1] for line in out.splitlines()]
-    assert status == 0 and verdicts == ["malicious", "benign"], out + err  # as the lecture's notebook says
+    assert status == 0 and verdicts == ["malicious", "benign"], out + err  # as the notebook's notebook says
     status, out, err = run(["evaluate", "--model", output, "--data", SAMPLE], capsys)
     assert status == 0 and "accuracy          0.8375" in out, out + err
 

@@ -180,3 +180,10 @@ def test_module_requires_super_init():
 
     with pytest.raises(RuntimeError, match="super"):
         Broken()
+
+
+def test_default_layer_names_are_keras_names(monkeypatch):
+    monkeypatch.setattr(nn.Module, "_name_counts", {})
+    names = [layer.name for layer in (nn.Conv1D(2, 3), nn.GlobalMaxPooling1D(), nn.SimpleRNN(2), nn.LSTM(2),
+                                      nn.BatchNormalization(), nn.Conv1D(2, 3))]
+    assert names == ["conv1d", "global_max_pooling1d", "simple_rnn", "lstm", "batch_normalization", "conv1d_1"]

@@ -85,6 +85,16 @@ def test_evaluate_on_one_class_says_what_it_cannot_measure(model_path, tmp_path,
     assert status == 0 and "roc_auc           n/a (the data hold one class)" in out and "nan" not in out
 
 
+def test_train_counts_dropped_characters_in_words(tmp_path, capsys):
+    rows = synthetic_urls(60)
+    rows[0] = ("maps.org/caf\u00e9", rows[0][1])
+    data = write_csv(tmp_path / "urls.csv", rows)
+    status, out, err = run(["train", "--arch", "conv_fully", "--data", data, *TINY, "--epochs", "1", "--verbose",
+                            "0"], capsys)
+    assert status == 0, err
+    assert "dropped 1 character outside string.printable in 1 URL\n" in out
+
+
 def test_too_few_rows_for_the_split_say_so(tmp_path, capsys):
     status, _, err = run(["train", "--epochs", "1", "--limit", "10", "--verbose", "0"], capsys)
     assert_one_line_error(status, err, "10 URLs are too few", "a larger --limit")

@@ -4,7 +4,7 @@
     model = load_keras_model("deeplearning_1DConv.json", lambdas={"lambda_1": "sum", ...})
 
 The JSON is what Keras 2's `model.to_json()` writes (Sequential or functional `Model`),
-also when it was JSON-encoded once more (a JSON string holding the JSON, as the lecture's
+also when it was JSON-encoded once more (a JSON string holding the JSON, as the notebook's
 files are). The weights are what `model.save_weights()` writes (h5py reads them; `pip
 install -e ".[keras]"`): per layer a group `<layer>` with the attribute `weight_names`
 and the arrays `<layer>/<scope>/<weight>:0`; a whole-model file from `model.save()` works
@@ -32,7 +32,7 @@ over: the weights come from the file.
 Python bytecode; unmarshalling it would run whatever the file's author wrote. The
 importer never reads that field. A Lambda is an error unless the caller maps it, by
 name, to a known reduction over the time axis (axis 1): "sum", "mean" or "max"
-(`REDUCTIONS`; the lecture's conv + fully connected model sums, `K.sum(x, axis=1)`). The
+(`REDUCTIONS`; the notebook's conv + fully connected model sums, `K.sum(x, axis=1)`). The
 Lambda's declared output shape, when the file states one, must match the reduction's.
 """
 import json
