@@ -6,6 +6,8 @@ leave the last block part-full; then the recurrent ops' gradient checks and one 
 step of the LSTM URL models on the `cudasim` kernel target.
 
 The simulator runs every CUDA thread as a Python thread, so the sizes stay tiny."""
+import os
+
 import numpy as np
 import pytest
 
@@ -16,12 +18,17 @@ from minidl.autograd import gradcheck
 from minidl.kernels import reference_kernel
 from minidl.ops.recurrent import gru_sequence, lstm_sequence, rnn_sequence
 
-# conftest.py turns the simulator on before numba.cuda is first imported.
+# conftest.py turns the simulator on before numba.cuda is first imported; a run that
+# turned it off (NUMBA_ENABLE_CUDASIM=0, on a GPU) skips this file, and one where it was
+# meant to be on but numba.cuda came up without it fails rather than skipping unseen.
 launch = pytest.importorskip("minidl.kernels.numba_cuda.launch", reason="numba-cuda is not installed")
 if not launch.simulator_active():
-    pytest.skip("numba.cuda was imported without NUMBA_ENABLE_CUDASIM=1", allow_module_level=True)
+    if os.environ.get("NUMBA_ENABLE_CUDASIM") == "0":
+        pytest.skip("NUMBA_ENABLE_CUDASIM=0: the simulator is off", allow_module_level=True)
+    raise RuntimeError("numba.cuda is not Numba's CUDA simulator although NUMBA_ENABLE_CUDASIM="
+                       f"{os.environ.get('NUMBA_ENABLE_CUDASIM')!r}: something imported Numba before it was set")
 
-from minidl.kernels.numba_cuda import recurrent  # noqa: E402
+from minidl.kernels.numba_cuda import recurrent
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = ["sigmoid", "hard_sigmoid"]
@@ -135,7 +142,7 @@ def test_lstm_without_save_writes_only_the_states_asked_for(save, form, rng):
 def test_the_chooser_keeps_u_in_shared_memory_only_where_it_fits():
     # The URL models' LSTM(32) fits in float32 and float64 with room for rows; 64 units'
     # 4 x 64 x 64 U is 64 KiB in float32, over the 48 KiB a block has.
-    lstm_forward = dict(fixed=4 * 32 * 32, per_row=3 * 32)
+    lstm_forward = {"fixed": 4 * 32 * 32, "per_row": 3 * 32}
     assert recurrent.persistent_rows(256, 32, dtype=np.float32, **lstm_forward) == 128 // 32
     assert recurrent.persistent_rows(256, 32, dtype=np.float64, **lstm_forward) == 128 // 32
     assert recurrent.persistent_rows(3, 32, dtype=np.float32, **lstm_forward) == 3
@@ -193,9 +200,9 @@ def test_rnn_sequence_gradcheck_on_the_cudasim_target(rng):
 
 # ---------------------------------------------------------------- the URL models
 SMALL_MODELS = {
-    "simple_lstm": dict(max_len=8, emb_dim=3, max_vocab_len=7, lstm_output_size=4),
-    "lstm_conv": dict(max_len=8, emb_dim=3, max_vocab_len=7, lstm_output_size=4, filters=3, kernel_size=3,
-                      pool_size=2),
+    "simple_lstm": {"max_len": 8, "emb_dim": 3, "max_vocab_len": 7, "lstm_output_size": 4},
+    "lstm_conv": {"max_len": 8, "emb_dim": 3, "max_vocab_len": 7, "lstm_output_size": 4, "filters": 3,
+                  "kernel_size": 3, "pool_size": 2},
 }
 
 

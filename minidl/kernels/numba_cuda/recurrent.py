@@ -36,7 +36,12 @@ from numba import cuda
 
 from minidl.backend import get_array_module, is_cupy_array
 from minidl.kernels.numba_cuda import launch
-from minidl.kernels.reference.recurrent import flat_product, gate_activation, gru_weight_gradients, previous_states
+from minidl.kernels.reference.recurrent import (
+    flat_product,
+    gate_activation,
+    gru_weight_gradients,
+    previous_states,
+)
 
 #: Static shared memory one block may use (CUDA's limit without opting in: 48 KiB).
 #: The persistent form is chosen where U and one row's states fit; tests lower it.
@@ -156,7 +161,7 @@ def _block_elements(rows, batch, units):
 
 
 # ------------------------------------------------------------------------- SimpleRNN
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _rnn_kernels(dtype, capacity):
     dtype = np.dtype(dtype).type
 
@@ -274,7 +279,7 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 
 
 # ------------------------------------------------------------------------------ LSTM
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _lstm_kernels(recurrent_activation, dtype, capacity):
     gate, slope = _gate_functions(recurrent_activation)
     dtype = np.dtype(dtype).type
@@ -420,12 +425,10 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
                            step_forward=step_forward, step_backward=step_backward)
 
 
-def _lstm_input_projection(x, kernel, bias):
-    """(time, batch, 4 units): x_t @ W + b of every step, one product before the loop."""
+def _time_major_rows(x):
+    """x (batch, time, features) -> (time * batch, features), step t's rows together."""
     xp = get_array_module(x)
-    batch, steps, features = x.shape
-    x_tm = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(steps * batch, features)
-    return (x_tm @ kernel + bias).reshape(steps, batch, -1), x_tm
+    return xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(x.shape[0] * x.shape[1], x.shape[2])
 
 
 def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation="sigmoid",
@@ -436,7 +439,8 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     h0, c0, recurrent_kernel = _contiguous(h0, c0, recurrent_kernel)
     batch, steps, _ = x.shape
     units, dtype = h0.shape[1], x.dtype
-    projected, _ = _lstm_input_projection(x, kernel, bias)
+    # The input product x_t @ W + b of every step, one product before the loop.
+    projected = (_time_major_rows(x) @ kernel + bias).reshape(steps, batch, 4 * units)
     # U, and per row two buffers of h and one of c.
     rows = persistent_rows(batch, units, 4 * units * units, 3 * units, dtype)
     run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
@@ -488,17 +492,17 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
         for t in range(steps - 1, -1, -1):
             c_prev = cs[t - 1] if t > 0 else c0
             launch.launch(run.step_backward, batch * units, grad_hs[t] if full else zeros, grad_h0, gates[t],
-                             cs[t], c_prev, grad_a[t], grad_c0)
+                          cs[t], c_prev, grad_a[t], grad_c0)
             xp.matmul(grad_a[t], kernel_t, out=grad_h0)
     flat = grad_a.reshape(steps * batch, 4 * units)
-    x_tm = xp.ascontiguousarray(x.transpose(1, 0, 2)).reshape(steps * batch, -1)
+    x_tm = _time_major_rows(x)
     grad_x = (flat @ kernel.T).reshape(steps, batch, -1).transpose(1, 0, 2)
     grad_recurrent = flat_product(previous_states(hs, h0), grad_a)
     return grad_x, grad_h0, grad_c0, x_tm.T @ flat, grad_recurrent, flat.sum(axis=0)
 
 
 # ------------------------------------------------------------------------------- GRU
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
     # Every step has two halves: z and r (and the candidate's product operand), then the
     # candidate m, hh and h, which need the whole row's operand; going back, d x_h and
@@ -693,7 +697,7 @@ def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, re
     for t in range(steps):
         xp.matmul(h, u_zr, out=recurrent_zr)
         launch.launch(run.step_gates, batch * units, projected[t], recurrent_zr, recurrent_bias, h, gates[t],
-                         operand)
+                      operand)
         xp.matmul(operand, u_h, out=product)
         launch.launch(run.step_candidate, batch * units, projected[t], product, recurrent_bias, h, gates[t], hs[t])
         h = hs[t]
@@ -725,10 +729,10 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurren
         for t in range(steps - 1, -1, -1):
             h_prev = hs[t - 1] if t > 0 else h0
             launch.launch(run.step_candidate_backward, batch * units, grad_hs[t], carry, zr_product, gates[t], dh,
-                             grad_projected[t], grad_m[t])
+                          grad_projected[t], grad_m[t])
             xp.matmul(grad_m[t], u_h_t, out=via_m)
             launch.launch(run.step_gates_backward, batch * units, dh, via_m, gates[t], h_prev, grad_projected[t],
-                             carry)
+                          carry)
             xp.matmul(grad_projected[t, :, :2 * units], u_zr_t, out=zr_product)
         grad_h0 = carry + zr_product
     return (grad_projected, grad_h0) + gru_weight_gradients(grad_projected, grad_m, gates, previous_states(hs, h0),
