@@ -10,7 +10,7 @@ C=1, features standardised) on `minidl.data.shape.shape_features` alone -- lengt
 separator counts, the TLD's group, nothing about what the characters mean -- trained
 on a 75/25 split by host (`split_by_host`, seed 33) and scored on the test hosts: ROC AUC
 and TPR at FPR 1e-2. A model's number on the set means little unless it is well above
-that baseline's. Prints Markdown (written to --out too).
+that baseline's. Prints one Markdown table, a column per set (written to --out too).
 """
 import argparse
 import sys
@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from minidl.data import load_dataset, split_by_host
-from minidl.data.shape import shape_features, shape_table
+from minidl.data.shape import SHAPES, shape_features, shape_table
 from minidl.train import metrics
 
 DATASETS = ("url-bahnsen-phishing40k", "url-iscx2016", "url-phishstorm", "url-hannousse2020")
@@ -45,14 +45,29 @@ def shape_baseline_scores(urls, labels, seed=SEED):
             "tpr_at_fpr_1e-2": metrics.tpr_at_fpr(y_test, probabilities, 1e-2), "test": len(y_test)}
 
 
-def report(name, urls, labels, seed=SEED):
-    """Markdown lines for one data set: its shape table and its shape-only baseline."""
-    lines = [f"### {name} ({len(urls):,} URLs, {np.mean(labels):.1%} malicious)", "",
-             "| shape | value | URLs | malicious |", "| --- | --- | --- | --- |"]
-    lines += [f"| {shape} | {value} | {count:,} | {rate:.1%} |" for shape, value, count, rate in shape_table(urls, labels)]
-    scores = shape_baseline_scores(urls, labels, seed)
-    lines += ["", f"Shape-only baseline (host split {seed}, {scores['test']:,} test URLs): ROC AUC "
-              f"{scores['roc_auc']:.4f}, TPR at FPR 1e-2 {scores['tpr_at_fpr_1e-2']:.4f}.", ""]
+def report(sets, seed=SEED):
+    """Markdown lines: one table, a row per shape value and a column per data set (its
+    malicious rate and URLs), then the shape-only baseline's ROC AUC and TPR at FPR 1e-2
+    per set. `sets`: {name: (urls, labels)}."""
+    tables = {name: {(shape, value): (count, rate) for shape, value, count, rate in shape_table(urls, labels)}
+              for name, (urls, labels) in sets.items()}
+    keys = []
+    for table in tables.values():
+        keys += [key for key in table if key not in keys]
+    keys.sort(key=lambda key: SHAPES.index(key[0]))
+    lines = ["| shape | value | " + " | ".join(f"{name}: malicious (URLs)" for name in sets) + " |",
+             "| --- | --- | " + " | ".join("---" for _ in sets) + " |",
+             "| all | all | " + " | ".join(f"{np.mean(labels):.1%} ({len(urls):,})" for urls, labels in sets.values())
+             + " |"]
+    for shape, value in keys:
+        cells = [tables[name].get((shape, value)) for name in sets]
+        lines.append(f"| {shape} | {value} | " + " | ".join("-" if cell is None else f"{cell[1]:.1%} ({cell[0]:,})"
+                                                            for cell in cells) + " |")
+    scores = {name: shape_baseline_scores(urls, labels, seed) for name, (urls, labels) in sets.items()}
+    lines.append(f"| shape-only baseline, host split {seed} | ROC AUC | "
+                 + " | ".join(f"{scores[name]['roc_auc']:.4f}" for name in sets) + " |")
+    lines.append(f"| shape-only baseline, host split {seed} | TPR @ FPR 1e-2 | "
+                 + " | ".join(f"{scores[name]['tpr_at_fpr_1e-2']:.4f}" for name in sets) + " |")
     return lines
 
 
@@ -62,11 +77,8 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=SEED, help="host split seed (default 33)")
     parser.add_argument("--out", type=Path, default=None, help="also write the Markdown here")
     args = parser.parse_args(argv)
-    lines = []
-    for name in args.datasets.split(","):
-        urls, labels, _ = load_dataset(name)
-        lines += report(name, urls, labels, args.seed)
-    text = "\n".join(lines)
+    sets = {name: load_dataset(name)[:2] for name in args.datasets.split(",")}
+    text = "\n".join(report(sets, args.seed))
     print(text)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)
