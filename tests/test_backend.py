@@ -6,6 +6,7 @@ import threadpoolctl
 
 import minidl
 from minidl import backend, kernels
+from minidl.kernels import parallelism
 from minidl.cli import main
 
 
@@ -34,13 +35,26 @@ def test_set_num_threads_gives_the_threads_to_one_pool_only():
         minidl.set_num_threads(0)
 
 
-@pytest.mark.parametrize("pool, load, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.7, 1), (2, 9.0, 1),
+@pytest.mark.parametrize("pool, busy, expected", [(2, 0.0, 2), (2, 0.4, 2), (2, 0.6, 1), (2, 1.7, 1), (2, 9.0, 1),
                                                    (8, 2.2, 6), (1, 0.0, 1)])
-def test_the_default_thread_count_is_the_idle_cores(pool, load, expected, monkeypatch):
-    from minidl.kernels import parallelism
-
+def test_the_default_thread_count_is_the_idle_cores(pool, busy, expected, monkeypatch):
     monkeypatch.setattr(parallelism.os, "sched_getaffinity", lambda pid: set(range(8)), raising=False)
-    assert parallelism.idle_cores(pool_size=pool, load=load) == expected
+    count, why = parallelism.idle_cores(pool_size=pool, busy=busy)
+    assert count == expected and why.startswith(f"{expected} of {min(pool, 8)} cores idle")
+
+
+def test_busy_cores_counts_what_other_work_used_while_minidl_looked(monkeypatch):
+    """Core 0 idle 3/4 of the time it was watched, core 1 never: 1.25 cores busy; the
+    count comes from now, not from a load average that remembers the last minute."""
+    readings = iter([{0: (100, 1000), 1: (50, 1000)}, {0: (130, 1040), 1: (50, 1040)}])
+    monkeypatch.setattr(parallelism, "_cpu_times", lambda cores: next(readings))
+    monkeypatch.setattr(parallelism.time, "sleep", lambda seconds: None)
+    assert parallelism.busy_cores({0, 1}) == pytest.approx(1.25)
+    monkeypatch.setattr(parallelism, "_cpu_times", lambda cores: None)  # no /proc/stat: the load average decides
+    monkeypatch.setattr(parallelism, "_load_average", lambda: 0.2)
+    monkeypatch.setattr(parallelism.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert parallelism.idle_cores(pool_size=2) == (2, "2 of 2 cores idle (the one-minute load average: 0.2 busy "
+                                                      "with other work)")
 
 
 def test_cli_threads_option_rejects_a_bad_count(capsys):

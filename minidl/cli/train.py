@@ -15,6 +15,7 @@ from minidl.data.mix import is_mix
 from minidl.data.labelled import DEFAULT_DATA
 from minidl.data.split import split_parts
 from minidl.distributed import launch_rank
+from minidl.kernels.parallelism import describe_threads
 from minidl.models import build_model
 from minidl.models.recipes import (DEFAULT_RECIPE, RECIPES, SIZE_ARGUMENTS, accepted_settings, model_sizes,
                                    training_settings)
@@ -245,6 +246,7 @@ def run(args):
     (train, validation, test), found = on_rank_zero(lambda: read_training_data(args, model),
                                                     ((None, None), None, (None, None)))
     print(model_line(args.arch, model))
+    print(describe_threads())
     optimizer = model.make_optimizer(args.lr)
     settings = run_settings(args)
     callbacks, early, backup = callbacks_for(args, settings)

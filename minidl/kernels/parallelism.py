@@ -14,20 +14,26 @@ threads against 376 ms on one, while PyTorch nearly halved its time. Hence one r
 - with the `numpy` reference kernels nothing runs on Numba, and the BLAS libraries get
   the threads.
 
-The thread count starts at the cores that are idle when the first kernel is dispatched:
-the cores this process may run on (at most Numba's pool, NUMBA_NUM_THREADS) minus the
-machine's one-minute load average, rounded, and at least one. A parallel loop waits for
-its slowest thread, and a thread whose core another process is using waits for a
-scheduler slice, so threads on busy cores cost far more than they bring (measured on
-this project's 2-core machine with another process running: four epochs of conv_max
-took 6 s on one thread and 17.6 s on two). On an idle machine that is every core.
+The thread count starts at the cores that are idle when the first kernel is dispatched,
+measured then rather than remembered: over PROBE_SECONDS minidl reads how much of each of
+its cores other processes used (Linux's /proc/stat), and takes the cores they left idle,
+at least one (elsewhere: the cores minus the one-minute load average). A parallel loop
+waits for its slowest thread, and a thread whose core another process is using waits
+for a scheduler slice, so threads on busy cores cost far more than they bring (measured
+on this project's 2-core machine with another process running: four epochs of conv_max
+took 6 s on one thread and 17.6 s on two). The load average the count once came from
+lags by a minute: it counted minidl's own previous run as another process, and halved
+the threads of a run started right after one. On an idle machine that is every core.
 `set_num_threads(n)` or `minidl --threads n` overrides it. The BLAS limit is set when
 the first kernel is dispatched and again whenever the CPU target changes; NumPy products
 that the user's own code runs in the same process are then single-threaded too.
 """
 import os
+import time
 
-_state = {"threads": None, "applied": None}
+#: Seconds the first dispatch watches the cores before choosing the thread count.
+PROBE_SECONDS = 0.1
+_state = {"threads": None, "applied": None, "reason": None}
 
 
 def _numba_pool_size():
@@ -38,24 +44,73 @@ def _numba_pool_size():
     return numba.config.NUMBA_NUM_THREADS
 
 
-def idle_cores(pool_size=None, load=None):
-    """The cores not busy with other work: this process's cores (at most `pool_size`,
-    default Numba's pool) minus the one-minute load average, rounded; at least one."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    cores = min(cores, _numba_pool_size() if pool_size is None else pool_size)
-    if load is None:
-        try:
-            load = os.getloadavg()[0]
-        except (AttributeError, OSError):  # no load average on this system: assume idle
-            load = 0.0
-    return max(1, min(cores, cores - int(load + 0.5)))
+def _cpu_times(cores):
+    """{core: (idle ticks, all ticks)} for `cores` from /proc/stat, or None where there
+    is no such file (not Linux)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as stat:
+            lines = stat.read().splitlines()
+    except OSError:
+        return None
+    times = {}
+    for line in lines:
+        name, *ticks = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cores:
+            ticks = [int(tick) for tick in ticks[:8]]
+            times[int(name[3:])] = (ticks[3] + ticks[4], sum(ticks))  # idle + iowait, everything
+    return times
+
+
+def busy_cores(cores, seconds=PROBE_SECONDS):
+    """How many of `cores` (core numbers) other processes keep busy: the share of each
+    core's time over the next `seconds` that was not idle, summed; None where the system
+    does not say. This process sleeps meanwhile, so only other work counts."""
+    before = _cpu_times(cores)
+    if not before:
+        return None
+    time.sleep(seconds)
+    after = _cpu_times(cores)
+    busy = 0.0
+    for core, (idle, total) in before.items():
+        elapsed = after[core][1] - total
+        if elapsed > 0:
+            busy += 1.0 - (after[core][0] - idle) / elapsed
+    return busy
+
+
+def _load_average():
+    try:
+        return os.getloadavg()[0]
+    except (AttributeError, OSError):  # no load average on this system: assume idle
+        return 0.0
+
+
+def idle_cores(pool_size=None, busy=None):
+    """(count, why): the cores not busy with other work, at least one: this process's
+    cores (at most `pool_size`, default Numba's pool) minus `busy` rounded (default:
+    measured now by busy_cores, or the one-minute load average where it cannot be)."""
+    affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
+    cores = min(len(affinity), _numba_pool_size() if pool_size is None else pool_size)
+    how = "given"
+    if busy is None:
+        busy, how = busy_cores(affinity), f"measured over {PROBE_SECONDS:g} s"
+    if busy is None:
+        busy, how = _load_average(), "the one-minute load average"
+    count = max(1, min(cores, cores - int(busy + 0.5)))
+    return count, f"{count} of {cores} cores idle ({how}: {busy:.1f} busy with other work)"
 
 
 def get_num_threads():
     """The threads minidl's CPU work uses (see the module docstring for the default)."""
     if _state["threads"] is None:
-        _state["threads"] = idle_cores()
+        _state["threads"], _state["reason"] = idle_cores()
     return _state["threads"]
+
+
+def describe_threads():
+    """The thread count and why it is that, in words, for a command to print once."""
+    count = get_num_threads()
+    return f"{count} thread{'s' if count != 1 else ''}: {_state['reason']}"
 
 
 def _limit_blas(count):
@@ -87,11 +142,10 @@ def set_num_threads(count):
     kernels (BLAS stays on one thread), the BLAS libraries with the numpy kernels.
     Numba cannot start more threads than its pool holds (NUMBA_NUM_THREADS, read when
     Numba starts), so a larger count is capped there."""
-    from minidl.kernels import cpu_target
-
     count = int(count)
     if count < 1:
         raise ValueError(f"set_num_threads: the count must be at least 1, got {count}")
-    _state["threads"] = count
-    _state["applied"] = None
-    apply(cpu_target())
+    _state["threads"], _state["reason"] = count, "set by set_num_threads (or --threads)"
+    applied, _state["applied"] = _state["applied"], None
+    if applied is not None:  # else the first dispatch applies it
+        apply(applied[0])
