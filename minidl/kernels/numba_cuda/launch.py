@@ -32,8 +32,10 @@ def blocks_for(size):
     return (size + THREADS_PER_BLOCK - 1) // THREADS_PER_BLOCK
 
 
-def _stream(kernel, arrays):
-    """CuPy's current stream for CuPy arrays; None (no stream argument) for NumPy."""
+def stream_for(kernel, arrays):
+    """The stream to launch `kernel` on with `arrays`: CuPy's current stream for CuPy
+    arrays; None (launch without a stream argument) for NumPy arrays in the simulator.
+    For a launch that sizes its own grid (a persistent kernel); `launch` uses it too."""
     if not any(is_cupy_array(a) for a in arrays):
         return None
     if simulator_active():
@@ -49,7 +51,7 @@ def launch(kernel, size, *args):
     """kernel(*args) on `size` threads, one per element of the work (none when size is 0)."""
     if size == 0:
         return
-    stream = _stream(kernel, args)
+    stream = stream_for(kernel, args)
     if stream is None:
         kernel[blocks_for(size), THREADS_PER_BLOCK](*args)
     else:
