@@ -11,7 +11,7 @@ output of SplitMix64 (Steele, Lea & Flood 2014) started from `seed`,
 where mix is SplitMix64's xor-shift-multiply finaliser (a bijection of 64-bit words
 with full avalanche, so nearby seeds give unrelated streams). The element is kept when
 u_i >= rate, i.e. with probability 1 - rate to within 2^-53. This is the CUDA kernel's
-stream (kernels/cuda/dropout.py), so a seed gives the same mask on the CPU and the GPU,
+stream (kernels/numba_cuda/dropout.py), so a seed gives the same mask on the CPU and the GPU,
 and on any number of threads; it differs from the NumPy reference's generator, so the
 masks of those two targets agree in distribution only.
 """
