@@ -98,12 +98,13 @@ def metric_name(text):
 
 
 # ------------------------------------------------------------------ shared options
-def add_data_options(parser, default_help=f"default: {DEFAULT_DATA}, the 4,000-URL sample inside minidl",
+def add_data_options(parser, default_help=f"default: {DEFAULT_DATA}, the 6,152-row URL sample inside minidl",
                      seed_help="the subset, the split and the initial weights"):
     parser.add_argument("--data",
-                        help="a CSV file (or a folder holding one) or a registered data set name, such as "
-                             f"url-iscx2016 ({default_help}); URLs lose a scheme and a leading www. as in "
-                             "the data sets")
+                        help="a CSV file (or a folder holding one), a registered data set name, such as "
+                             f"url-iscx2016 ({default_help}), or a mix of URL sources: url-mix or registered "
+                             "sets joined by commas (minidl.data.mix); URLs lose a scheme and a leading www. as "
+                             "in the data sets")
     parser.add_argument("--url-column", help="the URL column (default: url, or the data set's)")
     parser.add_argument("--label-column", help="the 0/1 label column (default: isMalicious, or the data set's)")
     parser.add_argument("--bad-rows", choices=("raise", "skip"), default="raise",
