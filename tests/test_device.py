@@ -4,9 +4,8 @@ CuPy, that devices never mix silently, state that crosses devices, and the GPU c
 script's dry run.
 
 Where a test needs arrays that minidl takes for CuPy arrays, `fake_cupy` installs a
-stand-in `cupy` module whose `ndarray` is a NumPy subclass and whose ElementwiseKernel
-only records its definition and raises KernelLaunch when called. The real dispatcher,
-the real minidl.kernels.numba_cuda modules and the real device checks run against it.
+stand-in `cupy` module whose `ndarray` is a NumPy subclass. The real dispatcher, the
+real minidl.kernels.numba_cuda modules and the real device checks run against it.
 With the CUDA simulator on (tests/conftest.py) a numba_cuda kernel refuses the fake's
 arrays at its launch, naming itself, which shows the op reached it; no arithmetic is
 ever done in the fake's name (tests/test_gpu.py does that on a GPU, and
@@ -42,24 +41,6 @@ class FakeDeviceArray(np.ndarray):
         return self.view(np.ndarray).copy()
 
 
-class KernelLaunch(Exception):
-    """Raised by a fake kernel when called, naming it: shows which kernel an op reached."""
-
-
-class UncompiledKernel:
-    """Stands in for cupy.ElementwiseKernel(in_params, out_params, operation, name, ...):
-    like the real class before its first call it only holds its definition."""
-
-    def __init__(self, in_params, out_params, operation, name="kernel", **options):
-        self.in_params, self.out_params, self.name = in_params, out_params, name
-
-    def parameter_names(self):
-        return [part.split()[-1] for part in self.in_params.split(",")]
-
-    def __call__(self, *args, **kwargs):
-        raise KernelLaunch(self.name)
-
-
 def fake_cupy_module(device_count=1):
     """A `cupy` with one GPU (or `device_count` GPUs, or a driver error to raise)."""
     module = types.ModuleType("cupy")
@@ -69,7 +50,6 @@ def fake_cupy_module(device_count=1):
     module.empty = lambda shape, dtype=float: np.empty(shape, dtype=dtype).view(FakeDeviceArray)
     module.ascontiguousarray = lambda array, dtype=None: np.ascontiguousarray(array, dtype=dtype).view(FakeDeviceArray)
     module.bool_ = np.bool_
-    module.ElementwiseKernel = UncompiledKernel
     module.cublas = types.ModuleType("cupy.cublas")
 
     def get_device_count():
@@ -341,11 +321,6 @@ def test_cupy_arrays_dispatch_to_the_cuda_target_or_fall_back(fake_cupy):
     assert kernels.get_kernel("math", "matmul", x) is kernels.reference_kernel("math", "matmul")
 
 
-def parameter_names(twin):
-    """An ElementwiseKernel's inputs by name, a Python function's by its signature."""
-    return twin.parameter_names() if isinstance(twin, UncompiledKernel) else list(inspect.signature(twin).parameters)
-
-
 @pytest.mark.parametrize("target", ["numba", "cuda"])
 def test_twins_take_the_reference_arguments(target, request):
     """Same names and parameters as the reference twin."""
@@ -353,7 +328,7 @@ def test_twins_take_the_reference_arguments(target, request):
         request.getfixturevalue("fake_cupy")
     for family, name in sorted(declared(target)):
         reference = list(inspect.signature(kernels.reference_kernel(family, name)).parameters)
-        got = parameter_names(kernels.own_kernel(target, family, name))
+        got = list(inspect.signature(kernels.own_kernel(target, family, name)).parameters)
         assert got == reference, f"{target} {family}.{name}{tuple(got)} vs reference{tuple(reference)}"
 
 

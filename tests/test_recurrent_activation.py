@@ -1,8 +1,8 @@
 """recurrent_activation="hard_sigmoid" (Keras 2's clip(0.2 x + 0.5, 0, 1)) through the
 recurrent stack: the op's values, the Numba kernels against their NumPy twins in both
 activations and dtypes, float64 gradchecks at points away from the kinks (with gates
-both inside the linear part and clipped), cells against sequence ops, the layers'
-config, and which CuPy kernel an LSTM or GRU on a GPU array reaches (without a GPU)."""
+both inside the linear part and clipped), cells against sequence ops, and the layers'
+config. The Numba CUDA kernels' two activations are tests/test_cuda_recurrent.py's."""
 import numpy as np
 import pytest
 
@@ -14,7 +14,6 @@ from minidl.kernels import reference_kernel
 from minidl.nn.module import layer_from_config, serialize
 from minidl.nn.recurrent import GRU, LSTM
 from minidl.ops.recurrent import gru_cell, gru_sequence, lstm_cell, lstm_sequence
-from test_device import KernelLaunch, fake_cupy, on_fake_gpu  # noqa: F401 - fake_cupy is a fixture
 from test_recurrent_kernels import backward_arguments, forward_case, numba_kernel, tolerance
 
 ACTIVATIONS = ["sigmoid", "hard_sigmoid"]
@@ -84,13 +83,11 @@ def test_numba_kernels_match_reference(cell, activation, dtype, rng):
         assert np.any((sigmoid_gates > 0) & (sigmoid_gates < 1))
 
 
-@pytest.mark.parametrize("target", ["numpy", "numba", "cuda"])
+@pytest.mark.parametrize("target", ["numpy", "numba", "cudasim"])
 @pytest.mark.parametrize("name", ["lstm_forward", "lstm_backward", "gru_forward", "gru_backward"])
-def test_an_unknown_recurrent_activation_is_a_value_error_in_every_kernel(name, target, request):
-    if target == "cuda":
-        request.getfixturevalue("fake_cupy")
-        import minidl.kernels.cuda.recurrent as module
-        kernel = getattr(module, name)
+def test_an_unknown_recurrent_activation_is_a_value_error_in_every_kernel(name, target):
+    if target == "cudasim":  # the CUDA kernels, on NumPy arrays under the simulator (tests/conftest.py)
+        kernel = kernels.own_kernel("cudasim", "recurrent", name)
     elif target == "numba":
         kernel = numba_kernel(name)
     else:
@@ -241,47 +238,3 @@ def test_layers_name_an_unknown_recurrent_activation(layer_class):
     with pytest.raises(ValueError, match=f"{layer_class.__name__}: unknown recurrent_activation 'relu': "
                                          "choose one of sigmoid, hard_sigmoid"):
         layer_class(3, recurrent_activation="relu")
-
-
-# ------------------------------------------------------- CuPy dispatch, no GPU
-def fake_cupy_arrays(module):
-    """What the CuPy LSTM/GRU kernels call around their elementwise kernels, on the fake
-    module's host arrays, so a call gets as far as its first kernel launch."""
-    def on_device(array):
-        return array.view(type(on_fake_gpu([0.0])))
-
-    module.empty = lambda shape, dtype=None: on_device(np.empty(shape, dtype=dtype))
-    module.zeros = lambda shape, dtype=None: on_device(np.zeros(shape, dtype=dtype))
-    module.empty_like = lambda array, dtype=None: on_device(np.empty_like(array, dtype=dtype))
-    module.ascontiguousarray = lambda array: on_device(np.ascontiguousarray(array))
-    module.matmul = lambda a, b, out=None: np.matmul(a, b, out=out)
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-@pytest.mark.parametrize("reset_after", [True, False])
-def test_gru_layers_on_gpu_arrays_reach_the_kernel_built_for_their_activation(activation, reset_after, fake_cupy):
-    fake_cupy_arrays(fake_cupy)
-    layer = GRU(3, reset_after=reset_after, recurrent_activation=activation)
-    layer.build((2, 4, 5))
-    for p in layer.parameters():
-        p.data = p.data.view(type(on_fake_gpu([0.0])))
-    step = "minidl_gru_step_reset_after" if reset_after else "minidl_gru_gates_reset_before"
-    with pytest.raises(KernelLaunch, match=f"^{step}_{activation}$"):
-        layer(minidl.tensor(on_fake_gpu(np.ones((2, 4, 5)))))
-
-
-@pytest.mark.parametrize("activation", ACTIVATIONS)
-def test_lstm_kernels_on_gpu_arrays_launch_the_ones_built_for_their_activation(activation, fake_cupy):
-    fake_cupy_arrays(fake_cupy)
-    x = np.ones((2, 4, 3), dtype=np.float32)
-    kernel, recurrent_kernel, bias = np.ones((3, 12)), np.ones((3, 12)), np.zeros(12)
-    with pytest.raises(KernelLaunch, match=f"^minidl_lstm_step_{activation}$"):
-        lstm_sequence(on_fake_gpu(x), None, None, on_fake_gpu(kernel), on_fake_gpu(recurrent_kernel),
-                      on_fake_gpu(bias), recurrent_activation=activation)
-    backward = kernels.get_kernel("recurrent", "lstm_backward", on_fake_gpu([0.0]))
-    assert backward.__module__ == "minidl.kernels.cuda.recurrent"
-    prefix, args, _ = forward_case("lstm", np.random.default_rng(0), np.float32)
-    outputs = reference_kernel("recurrent", "lstm_forward")(*args)
-    host = backward_arguments(prefix, args, outputs, np.zeros_like(outputs[0]))
-    with pytest.raises(KernelLaunch, match=f"^minidl_lstm_step_backward_{activation}$"):
-        backward(*[on_fake_gpu(a) for a in host], recurrent_activation=activation)
