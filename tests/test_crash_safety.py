@@ -26,6 +26,7 @@ import os, signal, sys
 import numpy as np
 import minidl
 from minidl import io, nn
+from minidl.io import layout
 
 path, width, kill_at, times = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 minidl.manual_seed(width)
@@ -36,15 +37,15 @@ def die():
     os.kill(os.getpid(), signal.SIGKILL)
 
 if kill_at == "rename":
-    io.os.replace = lambda source, target: die()
+    os.replace = lambda source, target: die()
 elif kill_at != "never":
-    chunks = io._file_chunks
+    chunks = layout.file_chunks
     def dying_chunks(*args):
         for count, chunk in enumerate(chunks(*args)):
             if count == int(kill_at):
                 die()
             yield chunk
-    io._file_chunks = dying_chunks
+    layout.file_chunks = dying_chunks
 print("ready", flush=True)
 for _ in range(times):
     io.save(path, model)

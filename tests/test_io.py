@@ -10,6 +10,7 @@ import pytest
 
 import minidl
 from minidl import io, nn, optim
+from minidl.io import layout
 from minidl.train import fit, predict
 
 
@@ -360,7 +361,7 @@ def test_a_flipped_byte_in_a_format_1_file_is_rejected(tmp_path, position):
 def test_a_crash_mid_save_leaves_the_previous_file_intact(saved, monkeypatch):
     path, model, _, ids = saved
     before = path.read_bytes()
-    real_chunks = io._file_chunks
+    real_chunks = layout.file_chunks
 
     def crash_after_two_chunks(*args):
         for count, chunk in enumerate(real_chunks(*args)):
@@ -368,7 +369,7 @@ def test_a_crash_mid_save_leaves_the_previous_file_intact(saved, monkeypatch):
                 raise OSError("disk full (simulated)")
             yield chunk
 
-    monkeypatch.setattr(io, "_file_chunks", crash_after_two_chunks)
+    monkeypatch.setattr(layout, "file_chunks", crash_after_two_chunks)
     with pytest.raises(OSError, match="simulated"):
         io.save(path, sequential_model(), input_shape=(None, 5))
     assert path.read_bytes() == before
@@ -383,7 +384,7 @@ def test_a_crash_before_the_rename_leaves_the_previous_file_intact(saved, monkey
     def failing_replace(source, target):
         raise OSError("power cut (simulated)")
 
-    monkeypatch.setattr(io.os, "replace", failing_replace)
+    monkeypatch.setattr(os, "replace", failing_replace)
     with pytest.raises(OSError, match="simulated"):
         io.save(path, sequential_model(), input_shape=(None, 5))
     assert path.read_bytes() == before

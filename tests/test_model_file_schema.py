@@ -12,7 +12,8 @@ from test_cli import TINY, assert_one_line_error, run, synthetic_urls, write_csv
 from test_io import first_entry, rewrite, seal, sequential_model, split
 
 from minidl import io, nn, schema
-from minidl.cli import accepted_settings, main
+from minidl.cli import main
+from minidl.models.recipes import accepted_settings
 from minidl.models import ARCHITECTURES, build_model
 from minidl.train import predict
 
