@@ -28,7 +28,7 @@ if not launch.simulator_active():
     raise RuntimeError("numba.cuda is not Numba's CUDA simulator although NUMBA_ENABLE_CUDASIM="
                        f"{os.environ.get('NUMBA_ENABLE_CUDASIM')!r}: something imported Numba before it was set")
 
-from minidl.kernels.numba_cuda import recurrent
+from minidl.kernels.numba_cuda import persistent, recurrent
 
 DTYPES = [np.float32, np.float64]
 ACTIVATIONS = ["sigmoid", "hard_sigmoid"]
@@ -56,20 +56,20 @@ def form(request, monkeypatch):
     no shared memory, so nothing fits."""
     monkeypatch.setattr(launch, "THREADS_PER_BLOCK", 8)
     chosen = []
-    choose = recurrent.persistent_rows
+    choose = persistent.persistent_rows
 
     def spy(batch, units, fixed, per_row, dtype):
         if request.param == "persistent":
-            monkeypatch.setattr(recurrent, "SHARED_BYTES", np.dtype(dtype).itemsize * (fixed + 2 * per_row))
+            monkeypatch.setattr(persistent, "SHARED_BYTES", np.dtype(dtype).itemsize * (fixed + 2 * per_row))
         rows = choose(batch, units, fixed, per_row, dtype)
         chosen.append(rows)
         return rows
 
-    monkeypatch.setattr(recurrent, "persistent_rows", spy)
+    monkeypatch.setattr(persistent, "persistent_rows", spy)
     if request.param == "per_step":
-        monkeypatch.setattr(recurrent, "SHARED_BYTES", 0)
+        monkeypatch.setattr(persistent, "SHARED_BYTES", 0)
     else:
-        monkeypatch.setattr(recurrent, "PERSISTENT_THREADS", 8 if request.param == "persistent" else 3)
+        monkeypatch.setattr(persistent, "PERSISTENT_THREADS", 8 if request.param == "persistent" else 3)
     yield request.param, chosen
     expected_rows = {"persistent": 2, "persistent_strided": 1, "per_step": 0}[request.param]
     assert chosen and all(rows == expected_rows for rows in chosen), chosen
@@ -143,10 +143,10 @@ def test_the_chooser_keeps_u_in_shared_memory_only_where_it_fits():
     # The URL models' LSTM(32) fits in float32 and float64 with room for rows; 64 units'
     # 4 x 64 x 64 U is 64 KiB in float32, over the 48 KiB a block has.
     lstm_forward = {"fixed": 4 * 32 * 32, "per_row": 3 * 32}
-    assert recurrent.persistent_rows(256, 32, dtype=np.float32, **lstm_forward) == 128 // 32
-    assert recurrent.persistent_rows(256, 32, dtype=np.float64, **lstm_forward) == 128 // 32
-    assert recurrent.persistent_rows(3, 32, dtype=np.float32, **lstm_forward) == 3
-    assert recurrent.persistent_rows(256, 64, 4 * 64 * 64, 3 * 64, np.float32) == 0
+    assert persistent.persistent_rows(256, 32, dtype=np.float32, **lstm_forward) == 128 // 32
+    assert persistent.persistent_rows(256, 32, dtype=np.float64, **lstm_forward) == 128 // 32
+    assert persistent.persistent_rows(3, 32, dtype=np.float32, **lstm_forward) == 3
+    assert persistent.persistent_rows(256, 64, 4 * 64 * 64, 3 * 64, np.float32) == 0
 
 
 def test_an_unknown_recurrent_activation_is_a_value_error(rng):

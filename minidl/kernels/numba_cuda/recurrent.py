@@ -34,130 +34,22 @@ from types import SimpleNamespace
 import numpy as np
 from numba import cuda
 
-from minidl.backend import get_array_module, is_cupy_array
-from minidl.kernels.numba_cuda import launch
+from minidl.backend import get_array_module
+from minidl.kernels.numba_cuda import launch, persistent
+from minidl.kernels.numba_cuda.persistent import (
+    block_elements,
+    contiguous,
+    dot,
+    fill,
+    gate_functions,
+    load_matrix,
+    load_rows,
+)
 from minidl.kernels.reference.recurrent import (
     flat_product,
-    gate_activation,
     gru_weight_gradients,
     previous_states,
 )
-
-#: Static shared memory one block may use (CUDA's limit without opting in: 48 KiB).
-#: The persistent form is chosen where U and one row's states fit; tests lower it.
-SHARED_BYTES = 48 * 1024
-
-#: The most threads a persistent block gets; it owns about PERSISTENT_THREADS // units
-#: rows of the batch. (The per-step kernels use launch.py's blocks.)
-PERSISTENT_THREADS = 128
-
-
-def _capacity(dtype):
-    """Elements of `dtype` in the shared array of a persistent block."""
-    return SHARED_BYTES // np.dtype(dtype).itemsize
-
-
-def persistent_rows(batch, units, fixed, per_row, dtype):
-    """The one place that picks the form: the batch rows each block of the persistent
-    kernel owns, or 0 for the per-step form, where `fixed` elements (U) and `per_row`
-    elements (one row's states) do not fit in SHARED_BYTES."""
-    room = _capacity(dtype) - fixed
-    if room < per_row:
-        return 0
-    return min(batch, room // per_row, max(1, PERSISTENT_THREADS // units))
-
-
-def _contiguous(*arrays):
-    """C-contiguous arrays for the kernels (the simulator takes no other, and on a GPU a
-    contiguous array types as layout C, whose indexing needs no strides)."""
-    xp = get_array_module(*arrays)
-    return [xp.ascontiguousarray(a) for a in arrays]
-
-
-def _launch_persistent(kernel, batch, units, rows, *args):
-    """One block per `rows` rows of the batch, its threads striding over the block's
-    (row, unit) elements, on CuPy's current stream when the arrays are CuPy's.
-    launch.launch gives one thread per element, which a persistent kernel cannot use;
-    this belongs in launch.py as a public launch with explicit blocks and threads."""
-    blocks, threads = (batch + rows - 1) // rows, min(rows * units, PERSISTENT_THREADS)
-    if any(is_cupy_array(a) for a in args):
-        import cupy
-        kernel[blocks, threads, cuda.external_stream(cupy.cuda.get_current_stream().ptr)](*args)
-    else:
-        kernel[blocks, threads](*args)
-
-
-# ------------------------------------------------------------------- device functions
-@cuda.jit(device=True)
-def _sigmoid(x):
-    # 1 / (1 + e^-|x|), mirrored for x < 0, as the reference: e^-|x| never overflows.
-    e = math.exp(-abs(x))
-    return 1.0 / (1.0 + e) if x >= 0 else e / (1.0 + e)
-
-
-@cuda.jit(device=True)
-def _sigmoid_slope(s):
-    return s * (1.0 - s)
-
-
-@cuda.jit(device=True)
-def _hard_sigmoid(x):
-    # Keras 2's hard_sigmoid, clip(0.2 x + 0.5, 0, 1).
-    return min(max(0.2 * x + 0.5, 0.0), 1.0)
-
-
-@cuda.jit(device=True)
-def _hard_sigmoid_slope(s):
-    return 0.2 if 0.0 < s < 1.0 else 0.0
-
-
-#: recurrent activation -> (the gate, its derivative from the gate's value).
-_GATES = {"sigmoid": (_sigmoid, _sigmoid_slope), "hard_sigmoid": (_hard_sigmoid, _hard_sigmoid_slope)}
-
-
-def _gate_functions(recurrent_activation):
-    gate_activation(recurrent_activation)  # an unknown name is a ValueError
-    return _GATES[recurrent_activation]
-
-
-@cuda.jit(device=True)
-def _dot(shared, row_at, column_at, column_step, n):
-    """sum_k shared[row_at + k] * shared[column_at + k * column_step]: a state row (the
-    same words for the threads of a row, a broadcast) times a column of the matrix."""
-    # Started from the first term, so the sum keeps the array's dtype.
-    total = shared[row_at] * shared[column_at]
-    for k in range(1, n):
-        total += shared[row_at + k] * shared[column_at + k * column_step]
-    return total
-
-
-@cuda.jit(device=True)
-def _load_matrix(shared, matrix):
-    """shared[:rows * columns] = matrix, row-major, the block's threads striding."""
-    columns = matrix.shape[1]
-    for k in range(cuda.threadIdx.x, matrix.shape[0] * columns, cuda.blockDim.x):
-        shared[k] = matrix[k // columns, k % columns]
-
-
-@cuda.jit(device=True)
-def _load_rows(shared, at, source, first, count):
-    """shared[at:at + count] = the block's rows of source (batch, units), flat."""
-    units = source.shape[1]
-    for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        shared[at + e] = source[first + e // units, e % units]
-
-
-@cuda.jit(device=True)
-def _fill(shared, at, count, value):
-    for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
-        shared[at + e] = value
-
-
-@cuda.jit(device=True)
-def _block_elements(rows, batch, units):
-    """(first batch row of this block, its number of (row, unit) elements)."""
-    first = cuda.blockIdx.x * rows
-    return first, min(rows, batch - first) * units
 
 
 # ------------------------------------------------------------------------- SimpleRNN
@@ -170,17 +62,17 @@ def _rnn_kernels(dtype, capacity):
         # Shared: U (units, units), then h_{t-1} and h_t of the block's rows (double buffer).
         batch, units = h0.shape
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         h_at = units * units
-        _load_matrix(shared, recurrent_kernel)
-        _load_rows(shared, h_at, h0, first, count)
+        load_matrix(shared, recurrent_kernel)
+        load_rows(shared, h_at, h0, first, count)
         cuda.syncthreads()
         for t in range(projected.shape[0]):
             now = h_at + (t % 2) * rows * units
             after = h_at + ((t + 1) % 2) * rows * units
             for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
                 r, j = e // units, e % units
-                h = math.tanh(projected[t, first + r, j] + _dot(shared, now + r * units, j, units, units))
+                h = math.tanh(projected[t, first + r, j] + dot(shared, now + r * units, j, units, units))
                 hs[t, first + r, j] = h
                 shared[after + e] = h
             cuda.syncthreads()
@@ -190,10 +82,10 @@ def _rnn_kernels(dtype, capacity):
         # Shared: U^T, then d pre of steps t+1 and t (double buffer, zero after the last step).
         steps, batch, units = hs.shape
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         d_at = units * units
-        _load_matrix(shared, kernel_t)
-        _fill(shared, d_at, count, 0.0)
+        load_matrix(shared, kernel_t)
+        fill(shared, d_at, count, 0.0)
         cuda.syncthreads()
         for t in range(steps - 1, -1, -1):
             now = d_at + ((steps - 1 - t) % 2) * rows * units
@@ -202,7 +94,7 @@ def _rnn_kernels(dtype, capacity):
                 r, j = e // units, e % units
                 b = first + r
                 # dh = grad_hs[t] + d pre_{t+1} @ U^T;  d pre = dh (1 - h^2)
-                dh = grad_hs[t, b, j] + _dot(shared, now + r * units, j, units, units)
+                dh = grad_hs[t, b, j] + dot(shared, now + r * units, j, units, units)
                 d_pre = dh * (1.0 - hs[t, b, j] * hs[t, b, j])
                 grad_projected[t, b, j] = d_pre
                 shared[after + e] = d_pre
@@ -210,7 +102,7 @@ def _rnn_kernels(dtype, capacity):
         last = d_at + (steps % 2) * rows * units
         for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
             r, j = e // units, e % units
-            grad_h0[first + r, j] = _dot(shared, last + r * units, j, units, units)
+            grad_h0[first + r, j] = dot(shared, last + r * units, j, units, units)
 
     @cuda.jit
     def step_forward(projected_t, recurrent, h):
@@ -234,19 +126,19 @@ def _rnn_kernels(dtype, capacity):
 
 def _rnn_rows(batch, units, dtype):
     # U, and per row two buffers of states (forward h, backward d pre).
-    return persistent_rows(batch, units, units * units, 2 * units, dtype)
+    return persistent.persistent_rows(batch, units, units * units, 2 * units, dtype)
 
 
 def rnn_forward(projected, h0, recurrent_kernel):
     """h_t = tanh(projected_t + h_{t-1} @ U) -> hs (time, batch, units)."""
     xp = get_array_module(projected)
-    projected, h0, recurrent_kernel = _contiguous(projected, h0, recurrent_kernel)
+    projected, h0, recurrent_kernel = contiguous(projected, h0, recurrent_kernel)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
     hs = xp.empty((steps, batch, units), dtype=dtype)
     rows = _rnn_rows(batch, units, dtype)
-    run = _rnn_kernels(dtype, _capacity(dtype))
+    run = _rnn_kernels(dtype, persistent.capacity(dtype))
     if rows:
-        _launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel, rows, hs)
+        persistent.launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel, rows, hs)
         return hs
     recurrent = xp.empty((batch, units), dtype=dtype)
     h = h0
@@ -260,15 +152,15 @@ def rnn_forward(projected, h0, recurrent_kernel):
 def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
     """Returns grad_projected (T, B, units), grad_h0 (B, units), grad_recurrent_kernel."""
     xp = get_array_module(grad_hs)
-    grad_hs, hs = _contiguous(grad_hs, hs)
+    grad_hs, hs = contiguous(grad_hs, hs)
     (steps, batch, units), dtype = hs.shape, hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, units), dtype=dtype)
     rows = _rnn_rows(batch, units, dtype)
-    run = _rnn_kernels(dtype, _capacity(dtype))
+    run = _rnn_kernels(dtype, persistent.capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
-        _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, kernel_t, rows,
+        persistent.launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, kernel_t, rows,
                            grad_projected, grad_h0)
     else:
         grad_h0 = xp.zeros((batch, units), dtype=dtype)  # dh_next, the carry into step t
@@ -281,7 +173,7 @@ def rnn_backward(grad_hs, hs, h0, recurrent_kernel):
 # ------------------------------------------------------------------------------ LSTM
 @functools.cache
 def _lstm_kernels(recurrent_activation, dtype, capacity):
-    gate, slope = _gate_functions(recurrent_activation)
+    gate, slope = gate_functions(recurrent_activation)
     dtype = np.dtype(dtype).type
 
     @cuda.jit(device=True)
@@ -308,12 +200,12 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
         width = 4 * units
         keep_all = hs.shape[0] == steps
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         h_at = units * width
         c_at = h_at + 2 * rows * units
-        _load_matrix(shared, recurrent_kernel)
-        _load_rows(shared, h_at, h0, first, count)
-        _load_rows(shared, c_at, c0, first, count)
+        load_matrix(shared, recurrent_kernel)
+        load_rows(shared, h_at, h0, first, count)
+        load_rows(shared, c_at, c0, first, count)
         cuda.syncthreads()
         for t in range(steps):
             now = h_at + (t % 2) * rows * units
@@ -322,10 +214,10 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
                 r, j = e // units, e % units
                 b, row = first + r, now + r * units
                 i, f, g, o, c, h = cell(
-                    projected[t, b, j] + _dot(shared, row, j, width, units),
-                    projected[t, b, units + j] + _dot(shared, row, units + j, width, units),
-                    projected[t, b, 2 * units + j] + _dot(shared, row, 2 * units + j, width, units),
-                    projected[t, b, 3 * units + j] + _dot(shared, row, 3 * units + j, width, units),
+                    projected[t, b, j] + dot(shared, row, j, width, units),
+                    projected[t, b, units + j] + dot(shared, row, units + j, width, units),
+                    projected[t, b, 2 * units + j] + dot(shared, row, 2 * units + j, width, units),
+                    projected[t, b, 3 * units + j] + dot(shared, row, 3 * units + j, width, units),
                     shared[c_at + e])
                 shared[c_at + e] = c
                 shared[after + e] = h
@@ -347,12 +239,12 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
         width = 4 * units
         full = grad_hs.shape[0] == steps  # else the gradient of the last step alone
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         d_at = width * units
         dc_at = d_at + 2 * rows * width
-        _load_matrix(shared, kernel_t)
-        _fill(shared, d_at, rows * width, 0.0)
-        _fill(shared, dc_at, count, 0.0)
+        load_matrix(shared, kernel_t)
+        fill(shared, d_at, rows * width, 0.0)
+        fill(shared, dc_at, count, 0.0)
         cuda.syncthreads()
         for t in range(steps - 1, -1, -1):
             now = d_at + ((steps - 1 - t) % 2) * rows * width
@@ -361,7 +253,7 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
                 r, j = e // units, e % units
                 b = first + r
                 # dh = grad_hs[t] + d a_{t+1} @ U^T
-                dh = _dot(shared, now + r * width, j, units, width)
+                dh = dot(shared, now + r * width, j, units, width)
                 if full:
                     dh += grad_hs[t, b, j]
                 elif t == steps - 1:
@@ -384,7 +276,7 @@ def _lstm_kernels(recurrent_activation, dtype, capacity):
         last = d_at + (steps % 2) * rows * width
         for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
             r, j = e // units, e % units
-            grad_h0[first + r, j] = _dot(shared, last + r * width, j, units, width)
+            grad_h0[first + r, j] = dot(shared, last + r * width, j, units, width)
             grad_c0[first + r, j] = shared[dc_at + e]
 
     @cuda.jit
@@ -436,20 +328,20 @@ def lstm_forward(x, h0, c0, kernel, recurrent_kernel, bias, recurrent_activation
     """Returns hs (time, batch, units), only the last step when neither
     `return_sequences` nor `save`, and when `save` cs and gates (i, f, g, o)."""
     xp = get_array_module(x)
-    h0, c0, recurrent_kernel = _contiguous(h0, c0, recurrent_kernel)
+    h0, c0, recurrent_kernel = contiguous(h0, c0, recurrent_kernel)
     batch, steps, _ = x.shape
     units, dtype = h0.shape[1], x.dtype
     # The input product x_t @ W + b of every step, one product before the loop.
     projected = (_time_major_rows(x) @ kernel + bias).reshape(steps, batch, 4 * units)
     # U, and per row two buffers of h and one of c.
-    rows = persistent_rows(batch, units, 4 * units * units, 3 * units, dtype)
-    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
+    rows = persistent.persistent_rows(batch, units, 4 * units * units, 3 * units, dtype)
+    run = _lstm_kernels(recurrent_activation, dtype, persistent.capacity(dtype))
     if rows:
         hs = xp.empty((steps if return_sequences or save else 1, batch, units), dtype=dtype)
         # Without `save` nothing but h is written: one-element placeholders keep the types.
         cs = xp.empty((steps, batch, units) if save else (1, 1, 1), dtype=dtype)
         gates = xp.empty((steps, batch, 4 * units) if save else (1, 1, 1), dtype=dtype)
-        _launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, c0, recurrent_kernel, rows,
+        persistent.launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, c0, recurrent_kernel, rows,
                            bool(save), hs, cs, gates)
         return (hs, cs, gates) if save else (hs, None, None)
     hs = xp.empty((steps, batch, units), dtype=dtype)
@@ -471,18 +363,18 @@ def lstm_backward(grad_hs, x, hs, cs, gates, h0, c0, kernel, recurrent_kernel, r
     grad_recurrent_kernel, grad_bias; `grad_hs` (time, batch, units) or (1, batch,
     units) for the last step alone."""
     xp = get_array_module(grad_hs)
-    grad_hs, cs, gates, c0 = _contiguous(grad_hs, cs, gates, c0)
+    grad_hs, cs, gates, c0 = contiguous(grad_hs, cs, gates, c0)
     steps, batch, units = hs.shape
     dtype = hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_a = xp.empty((steps, batch, 4 * units), dtype=dtype)
     grad_c0 = xp.zeros((batch, units), dtype=dtype)
     # U^T, and per row two buffers of d a and one of dc.
-    rows = persistent_rows(batch, units, 4 * units * units, 9 * units, dtype)
-    run = _lstm_kernels(recurrent_activation, dtype, _capacity(dtype))
+    rows = persistent.persistent_rows(batch, units, 4 * units * units, 9 * units, dtype)
+    run = _lstm_kernels(recurrent_activation, dtype, persistent.capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
-        _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, cs, gates, c0, kernel_t, rows,
+        persistent.launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, cs, gates, c0, kernel_t, rows,
                            grad_a, grad_h0, grad_c0)
     else:
         full = grad_hs.shape[0] == steps
@@ -508,7 +400,7 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
     # candidate m, hh and h, which need the whole row's operand; going back, d x_h and
     # d m, then z's and r's gradients, which need d m @ U_h^T. Both reset forms share
     # this shape and differ only in the device functions below.
-    gate, slope = _gate_functions(recurrent_activation)
+    gate, slope = gate_functions(recurrent_activation)
     dtype = np.dtype(dtype).type
 
     @cuda.jit(device=True)
@@ -547,19 +439,19 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
         batch, units = h0.shape
         width = 3 * units
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         h_at = units * width
         operand_at = h_at + rows * units
-        _load_matrix(shared, recurrent_kernel)
-        _load_rows(shared, h_at, h0, first, count)
+        load_matrix(shared, recurrent_kernel)
+        load_rows(shared, h_at, h0, first, count)
         cuda.syncthreads()
         for t in range(steps):
             for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
                 r, j = e // units, e % units
                 b, row = first + r, h_at + r * units
                 z, r_gate, operand = gates_zr(
-                    projected[t, b, j] + _dot(shared, row, j, width, units) + recurrent_bias[j],
-                    projected[t, b, units + j] + _dot(shared, row, units + j, width, units)
+                    projected[t, b, j] + dot(shared, row, j, width, units) + recurrent_bias[j],
+                    projected[t, b, units + j] + dot(shared, row, units + j, width, units)
                     + recurrent_bias[units + j],
                     shared[h_at + e])
                 gates[t, b, j] = z
@@ -569,7 +461,7 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
             for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
                 r, j = e // units, e % units
                 b = first + r
-                m = _dot(shared, operand_at + r * units, 2 * units + j, width, units) + recurrent_bias[2 * units + j]
+                m = dot(shared, operand_at + r * units, 2 * units + j, width, units) + recurrent_bias[2 * units + j]
                 hh, h = candidate(projected[t, b, 2 * units + j], m, gates[t, b, j], gates[t, b, units + j],
                                   shared[h_at + e])
                 gates[t, b, 2 * units + j] = hh
@@ -584,21 +476,21 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
         # after the last step), d m, the carry dh_{t-1} but for the U_zr term, and dh.
         steps, batch, units = hs.shape
         shared = cuda.shared.array(capacity, dtype)
-        first, count = _block_elements(rows, batch, units)
+        first, count = block_elements(rows, batch, units)
         d_zr_at = 3 * units * units
         d_m_at = d_zr_at + rows * 2 * units
         carry_at = d_m_at + rows * units
         dh_at = carry_at + rows * units
-        _load_matrix(shared, kernel_t)
-        _fill(shared, d_zr_at, rows * 2 * units, 0.0)
-        _fill(shared, carry_at, count, 0.0)
+        load_matrix(shared, kernel_t)
+        fill(shared, d_zr_at, rows * 2 * units, 0.0)
+        fill(shared, carry_at, count, 0.0)
         cuda.syncthreads()
         for t in range(steps - 1, -1, -1):
             for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
                 r, j = e // units, e % units
                 b = first + r
                 # dh = grad_hs[t] + carry + [d a_z, d a_r]_{t+1} @ U_zr^T
-                dh = grad_hs[t, b, j] + shared[carry_at + e] + _dot(shared, d_zr_at + r * 2 * units, j, units,
+                dh = grad_hs[t, b, j] + shared[carry_at + e] + dot(shared, d_zr_at + r * 2 * units, j, units,
                                                                       2 * units)
                 d_xh, d_m = candidate_backward(dh, gates[t, b, j], gates[t, b, units + j],
                                                gates[t, b, 2 * units + j])
@@ -610,7 +502,7 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
             for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
                 r, j = e // units, e % units
                 b = first + r
-                via_m = _dot(shared, d_m_at + r * units, 2 * units * units + j, units, units)
+                via_m = dot(shared, d_m_at + r * units, 2 * units * units + j, units, units)
                 d_az, d_ar, carry = gates_backward(
                     shared[dh_at + e], grad_projected[t, b, 2 * units + j], gates[t, b, j], gates[t, b, units + j],
                     gates[t, b, 2 * units + j], gates[t, b, 3 * units + j], hs[t - 1, b, j] if t > 0 else h0[b, j],
@@ -623,7 +515,7 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
             cuda.syncthreads()
         for e in range(cuda.threadIdx.x, count, cuda.blockDim.x):
             r, j = e // units, e % units
-            grad_h0[first + r, j] = shared[carry_at + e] + _dot(shared, d_zr_at + r * 2 * units, j, units, 2 * units)
+            grad_h0[first + r, j] = shared[carry_at + e] + dot(shared, d_zr_at + r * 2 * units, j, units, 2 * units)
 
     @cuda.jit
     def step_gates(projected_t, recurrent_zr, recurrent_bias, h_prev, gates_t, operand):
@@ -677,15 +569,15 @@ def _gru_kernels(recurrent_activation, reset_after, dtype, capacity):
 def gru_forward(projected, h0, recurrent_kernel, recurrent_bias, reset_after, recurrent_activation="sigmoid"):
     """Returns hs (time, batch, units) and gates (time, batch, 4*units): z, r, hh, m."""
     xp = get_array_module(projected)
-    projected, h0, recurrent_kernel, recurrent_bias = _contiguous(projected, h0, recurrent_kernel, recurrent_bias)
+    projected, h0, recurrent_kernel, recurrent_bias = contiguous(projected, h0, recurrent_kernel, recurrent_bias)
     steps, (batch, units), dtype = projected.shape[0], h0.shape, projected.dtype
     hs = xp.empty((steps, batch, units), dtype=dtype)
     gates = xp.empty((steps, batch, 4 * units), dtype=dtype)
     # U, and per row h and the candidate's operand.
-    rows = persistent_rows(batch, units, 3 * units * units, 2 * units, dtype)
-    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
+    rows = persistent.persistent_rows(batch, units, 3 * units * units, 2 * units, dtype)
+    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, persistent.capacity(dtype))
     if rows:
-        _launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel,
+        persistent.launch_persistent(run.persistent_forward, batch, units, rows, projected, h0, recurrent_kernel,
                            recurrent_bias, rows, hs, gates)
         return hs, gates
     u_zr = xp.ascontiguousarray(recurrent_kernel[:, :2 * units])
@@ -708,17 +600,17 @@ def gru_backward(grad_hs, hs, gates, h0, recurrent_kernel, reset_after, recurren
     """Returns grad_projected (T, B, 3*units), grad_h0, grad_recurrent_kernel and
     grad_recurrent_bias (3*units,)."""
     xp = get_array_module(grad_hs)
-    grad_hs, hs, gates, h0 = _contiguous(grad_hs, hs, gates, h0)
+    grad_hs, hs, gates, h0 = contiguous(grad_hs, hs, gates, h0)
     (steps, batch, units), dtype = hs.shape, hs.dtype
     kernel_t = xp.ascontiguousarray(recurrent_kernel.T)
     grad_projected = xp.empty((steps, batch, 3 * units), dtype=dtype)
     grad_m = xp.empty((steps, batch, units), dtype=dtype)  # d loss / d m, per step
     # U^T, and per row d a_z, d a_r, d m, the carry and dh.
-    rows = persistent_rows(batch, units, 3 * units * units, 5 * units, dtype)
-    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, _capacity(dtype))
+    rows = persistent.persistent_rows(batch, units, 3 * units * units, 5 * units, dtype)
+    run = _gru_kernels(recurrent_activation, bool(reset_after), dtype, persistent.capacity(dtype))
     if rows:
         grad_h0 = xp.empty((batch, units), dtype=dtype)
-        _launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, gates, h0, kernel_t, rows,
+        persistent.launch_persistent(run.persistent_backward, batch, units, rows, grad_hs, hs, gates, h0, kernel_t, rows,
                            grad_projected, grad_m, grad_h0)
     else:
         u_zr_t, u_h_t = kernel_t[:2 * units], kernel_t[2 * units:]
