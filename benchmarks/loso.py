@@ -19,7 +19,9 @@ Models: the TF-IDF baseline of benchmarks/url_quality.py, each of --archs, and t
 of the first two archs (the ensemble). Per model: ROC AUC and TPR at FPR 1e-2 and 1e-3
 on the left-out source's holdout, and the popular-hosts check: the share of the 10,000
 most popular hosts (Alexa ranks 1-10,000, never in training) called malicious at the
-stored threshold, bare and with `/`. Writes <out>.json and <out>.md, prints the table.
+stored threshold, bare and with `/`. For a left-out set with a `type` column (ISCX-2016),
+a second table scores each malicious type against all its benign URLs. Writes
+<out>.json and <out>.md, prints the tables.
 """
 import argparse
 import json
@@ -30,8 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import url_quality
-from minidl.data import load_dataset, split_by_host, url_host
+from minidl.data import DATASETS, fetch, load_dataset, load_text_csv, split_by_host, url_host
 from minidl.data.mix import MIXES, describe_mix, load_mix, load_popular_hosts
+from minidl.train import metrics
 
 SEED = 33
 CHECK_HOSTS = 10_000
@@ -44,10 +47,27 @@ ARCH_SETTINGS = {
 
 
 def holdout(name, seed=SEED):
-    """(test URLs, test labels, hosts of the whole source) of a source's 25 % host holdout."""
+    """(test URLs, test labels, malicious type of each or None) of a source's 25 % host
+    holdout; the type is the set's `type` column where it has one (ISCX-2016: benign,
+    phishing, spam, malware)."""
     urls, labels, _ = load_dataset(name)
+    if "type" in DATASETS[name].columns:
+        types, _, _ = load_text_csv(fetch(name), "type", DATASETS[name].label_column)
+        _, urls_test, _, y_test, _, types_test = split_by_host(urls, labels, types, test_size=0.25, seed=seed)
+        return list(urls_test), np.asarray(y_test), np.asarray(types_test)
     _, urls_test, _, y_test = split_by_host(urls, labels, test_size=0.25, seed=seed)
-    return list(urls_test), np.asarray(y_test), {url_host(url) for url in urls}
+    return list(urls_test), np.asarray(y_test), None
+
+
+def type_rows(model, left_out, labels, types, probabilities):
+    """ROC AUC and TPR at FPR 1e-2 of each malicious type against all the benign URLs."""
+    rows = []
+    for kind in sorted(set(types[labels == 1])):
+        keep = (labels == 0) | (types == kind)
+        rows.append({"left_out": left_out, "type": kind, "model": model, "urls": int(np.sum(types == kind)),
+                     "roc_auc": metrics.roc_auc(labels[keep], probabilities[keep]),
+                     "tpr_at_fpr_1e-2": metrics.tpr_at_fpr(labels[keep], probabilities[keep], 1e-2)})
+    return rows
 
 
 def check_urls():
@@ -85,16 +105,21 @@ def run_fold(left_out, args, check):
     print(f"== left out: {left_out}; training mix of {len(urls):,} URLs: " + "; ".join(describe_mix(labels, sources)),
           flush=True)
     data = (urls, labels, test_urls, test_labels)
-    rows, members = [], []
+    types = tests[0][2] if len(tests) == 1 else None
+    rows, members, by_type = [], [], []
     start = time.perf_counter()
     result, threshold, check_probabilities = run_baseline(data, args, check)
     rows.append(row_of(url_quality.BASELINE, left_out, result, threshold, check_probabilities))
+    if types is not None:
+        by_type += type_rows(url_quality.BASELINE, left_out, test_labels, types, result["probabilities"])
     print(f"   baseline done in {time.perf_counter() - start:.0f} s", flush=True)
     for arch in args.archs:
         settings = url_quality.settings_for(arch, args)
         result = url_quality.run_model(arch, data, settings, split_seed=args.seed, cross=(check,))
         rows.append(row_of(arch, left_out, result, result["threshold"], result["cross_probabilities"]))
         members.append(result)
+        if types is not None:
+            by_type += type_rows(arch, left_out, test_labels, types, result["probabilities"])
         print(f"   {arch}: ROC AUC {result['roc_auc']:.4f}, {result['epochs']} epochs, {result['seconds']:.0f} s",
               flush=True)
     if len(members) >= 2:
@@ -105,7 +130,9 @@ def run_fold(left_out, args, check):
         result = url_quality.scores(test_labels, mean["probabilities"], threshold)
         rows.append(row_of(f"mean of {args.archs[0]} + {args.archs[1]}", left_out, result, threshold,
                            mean["cross_probabilities"]))
-    return rows
+        if types is not None:
+            by_type += type_rows(rows[-1]["model"], left_out, test_labels, types, mean["probabilities"])
+    return rows, by_type
 
 
 def validation_labels(data, args):
@@ -121,10 +148,12 @@ def run_baseline(data, args, check):
     part_train, part_val, y_part, y_val = split_by_host(data[0], data[1], test_size=args.val_size, seed=args.seed)
     score, _ = url_quality.fit_baseline(part_train, y_part)
     threshold = url_quality.threshold_for((None, np.asarray(y_val)), score(part_val), args.target_fpr)
-    return url_quality.scores(data[3], score(data[2]), threshold), threshold, score(check)
+    probabilities = score(data[2])
+    return dict(url_quality.scores(data[3], probabilities, threshold), probabilities=probabilities), threshold, \
+        score(check)
 
 
-def markdown(rows):
+def markdown(rows, by_type=()):
     lines = ["| left out (scored) | model | ROC AUC | TPR @ FPR 1e-2 | TPR @ FPR 1e-3 | threshold | FPR @ threshold "
              "| top 10,000 hosts called malicious, bare | with / |",
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
@@ -139,6 +168,11 @@ def markdown(rows):
     if means:
         lines += ["", "| model | mean TPR @ FPR 1e-2 over the left-out sources |", "| --- | --- |"]
         lines += [f"| {model} | {np.mean(values):.4f} ({len(values)} sources) |" for model, values in means.items()]
+    if by_type:
+        lines += ["", "| left out (scored) | malicious type (against every benign URL) | model | URLs | ROC AUC | "
+                  "TPR @ FPR 1e-2 |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [f"| {row['left_out']} | {row['type']} | {row['model']} | {row['urls']:,} | {row['roc_auc']:.4f} | "
+                  f"{row['tpr_at_fpr_1e-2']:.4f} |" for row in by_type]
     return "\n".join(lines)
 
 
@@ -164,15 +198,18 @@ def main(argv=None):
         setattr(args, name, value)
     args.override = [(arch, name, value) for arch in args.archs for name, value in ARCH_SETTINGS.get(arch, {}).items()]
     check = check_urls()
-    rows = []
+    rows, by_type = [], []
     for left_out in args.left_out.split(","):
-        rows += run_fold(left_out, args, check)
-        table = markdown(rows)
+        fold, fold_by_type = run_fold(left_out, args, check)
+        rows += fold
+        by_type += fold_by_type
+        table = markdown(rows, by_type)
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(f"{args.out}.md").write_text(table + "\n", encoding="utf-8")
         Path(f"{args.out}.json").write_text(json.dumps({"settings": {k: v for k, v in vars(args).items()
-                                                                      if k != "override"}, "rows": rows}, indent=1))
-    print(markdown(rows))
+                                                                      if k != "override"}, "rows": rows,
+                                                      "by_type": by_type}, indent=1))
+    print(markdown(rows, by_type))
     return 0
 
 
