@@ -73,9 +73,9 @@ from minidl.models import (
     character_labels,
     pca_2d,
     plot_embedding,
-    print_layers_dims,
     train_cbow,
 )
+from minidl.nn import print_layers_dims
 from minidl.train import evaluate, fit, predict
 
 REPO = Path(__file__).resolve().parents[1]

@@ -253,7 +253,7 @@ def test_predict_without_urls(capsys, trained):
     (["--threads", "0", "summary", "--arch", "conv_max"], "--threads: expected a positive integer"),
     (["summary", "--arch", "conv_max", "--threads", "0"], "--threads: expected a positive integer"),
     (["train", "--monitor", "val_xyz"], "--monitor: choose from loss, acc, auc, val_loss, val_acc, val_auc"),
-    (["trian"], "COMMAND: choose from train, evaluate, predict, ensemble, summary, embed, import-keras (got 'trian')"),
+    (["trian"], "COMMAND: choose from train, evaluate, predict, ensemble, summary, embed, import-keras, export-onnx (got 'trian')"),
 ])
 def test_bad_option_values_are_one_line_usage_errors(argv, fragment, capsys):
     status, _, err = run(argv, capsys)

@@ -640,7 +640,7 @@ def test_the_walkthrough_imports_the_lectures_models_and_scores_its_urls(tmp_pat
     spec = importlib.util.spec_from_file_location("seed_walkthrough", REPO / "examples" / "seed_walkthrough.py")
     walkthrough = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(walkthrough)
-    loaded = walkthrough.step_lecture_models(SEED, tmp_path, walkthrough.NEW_URLS[:2])
+    loaded = walkthrough.step_notebook_models(SEED, tmp_path, walkthrough.NEW_URLS[:2])
     output = capsys.readouterr().out
     assert "=== Step 11:" in output and "2,227,329 parameters as Keras counts them" in output
     lines = {line.split()[0]: [float(v) for v in line.split()[1:]] for line in output.splitlines()
@@ -648,7 +648,7 @@ def test_the_walkthrough_imports_the_lectures_models_and_scores_its_urls(tmp_pat
     assert lines["naureen.net/etisalat.ae/index2.php"][0] > 0.5 > lines["sixt.com/php/reservation?language=en_US"][0]
     assert set(loaded) == {"keras_lstm", "keras_conv"}
     assert {path.name for path in tmp_path.iterdir()} == {
-        "lecture_simple_lstm.mdl", "lecture_lstm_conv.mdl", "lecture_conv_fully.mdl"}
+        "notebook_simple_lstm.mdl", "notebook_lstm_conv.mdl", "notebook_conv_fully.mdl"}
 
 
 @seed_data

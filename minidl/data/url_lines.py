@@ -52,6 +52,34 @@ def _utf8_lines(source):
         yield sys.stdin
 
 
+def chunked(lines, chunk_urls=CHUNK_URLS):
+    """Lists of at most `chunk_urls` URLs, in order: the non-blank `lines`, stripped."""
+    chunk = []
+    for line in lines:
+        url = line.strip()
+        if url:
+            chunk.append(url)
+            if len(chunk) == chunk_urls:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk
+
+
+def _checked_lines(stream, name):
+    """The lines of `stream`, each read with a bound on its length, refused when longer
+    than a URL can be or not UTF-8."""
+    for number in itertools.count(1):
+        line = stream.readline(MAX_URL_CHARS + 1)
+        if not line:
+            return
+        if len(line) > MAX_URL_CHARS:
+            raise URLFileError(f"{name}, line {number}: longer than {MAX_URL_CHARS:,} characters, not a URL")
+        if _UNDECODABLE.search(line):
+            raise URLFileError(f"{name}, line {number}: not UTF-8 text")
+        yield line
+
+
 def url_chunks(source, chunk_urls=CHUNK_URLS, name=None):
     """Lists of at most `chunk_urls` URLs, in order: the non-empty lines, stripped, of a
     UTF-8 file or of stdin ('-'). Errors (URLFileError) start with `name` (default: the
@@ -62,20 +90,4 @@ def url_chunks(source, chunk_urls=CHUNK_URLS, name=None):
     if source != "-" and not Path(source).is_file():
         raise URLFileError(f"{name}: no such file")
     with _utf8_lines(source) as stream:
-        chunk = []
-        for number in itertools.count(1):
-            line = stream.readline(MAX_URL_CHARS + 1)
-            if not line:
-                break
-            if len(line) > MAX_URL_CHARS:
-                raise URLFileError(f"{name}, line {number}: longer than {MAX_URL_CHARS:,} characters, not a URL")
-            if _UNDECODABLE.search(line):
-                raise URLFileError(f"{name}, line {number}: not UTF-8 text")
-            url = line.strip()
-            if url:
-                chunk.append(url)
-                if len(chunk) == chunk_urls:
-                    yield chunk
-                    chunk = []
-        if chunk:
-            yield chunk
+        yield from chunked(_checked_lines(stream, name), chunk_urls)

@@ -16,7 +16,7 @@ import json
 import numpy as np
 
 from minidl.data.split import normalize_url
-from minidl.data.url_lines import CHUNK_URLS, looks_like_url
+from minidl.data.url_lines import CHUNK_URLS, chunked, looks_like_url
 from minidl.distributed import RootFailed, block
 from minidl.train.loop import predict
 
@@ -35,24 +35,11 @@ def score_urls(model, tokenizer, urls, batch_size=1024):
     return probabilities
 
 
-def _chunks_of_lines(lines, chunk_urls):
-    chunk = []
-    for line in lines:
-        url = line.strip()
-        if url:
-            chunk.append(url)
-            if len(chunk) == chunk_urls:
-                yield chunk
-                chunk = []
-    if chunk:
-        yield chunk
-
-
 def score_lines(model, tokenizer, lines, batch_size=1024, chunk_urls=CHUNK_URLS):
     """(url, probability) for each non-blank line of `lines` (an open file, any iterable
     of strings), in order, scoring `chunk_urls` at a time: memory holds one chunk, not
     the whole input."""
-    for urls, probabilities in scored_chunks(model, tokenizer, _chunks_of_lines(lines, chunk_urls), batch_size):
+    for urls, probabilities in scored_chunks(model, tokenizer, chunked(lines, chunk_urls), batch_size):
         yield from zip(urls, probabilities.tolist())
 
 
