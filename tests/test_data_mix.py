@@ -74,3 +74,10 @@ def test_every_command_reads_a_mix_as_data(shared_data):
     assert len(found.urls) == len(found.labels) == 500 and "(a mix: url-iscx2016:" in found.where
     assert found.urls == read_labelled_urls("url-iscx2016,url-hannousse2020", limit=500, seed=5).urls
     assert not any(url.startswith(("http://", "https://", "www.")) for url in found.urls)
+
+
+@pytest.mark.shared_data
+def test_the_registered_mix_drops_the_hosts_it_is_told_to(shared_data):
+    shared_data("url-hannousse2020/urls.csv")
+    urls, _, _ = load_mix(exclude_hosts={"facebook.com"} | {url_host(url) for url in load_mix()[0][:50]})
+    assert not {url_host(url) for url in urls} & ({"facebook.com"} | {url_host(url) for url in load_mix()[0][:50]})

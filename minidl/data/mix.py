@@ -104,17 +104,18 @@ def load_popular_hosts(ranks, **fetch_options):
     return hosts[ranks[0]:ranks[1]]
 
 
-def load_mix(name="url-mix", leave_out=None, seed=33, **fetch_options):
+def load_mix(name="url-mix", leave_out=None, exclude_hosts=(), seed=33, **fetch_options):
     """(urls, labels, sources) of a registered mix (MIXES); `leave_out` names a source to
-    leave out entirely, its hosts included (for a leave-one-source-out run)."""
+    leave out entirely, its hosts included (for a leave-one-source-out run);
+    `exclude_hosts` are dropped from every source too (e.g. the hosts scored later)."""
     try:
         settings = MIXES[name]
     except KeyError:
         raise ValueError(f"unknown URL mix {name!r}; known: {', '.join(sorted(MIXES))}") from None
     names = [source for source in settings["sources"] if source != leave_out]
-    excluded = set()
+    excluded = set(exclude_hosts)
     if leave_out is not None:
-        excluded = {url_host(url) for url in load_dataset(leave_out, **fetch_options)[0]}
+        excluded |= {url_host(url) for url in load_dataset(leave_out, **fetch_options)[0]}
     popular = load_popular_hosts(settings["popular_ranks"], **fetch_options) if settings["popular_ranks"] else ()
     return source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular, excluded, seed)
 
