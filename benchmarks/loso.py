@@ -32,7 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import url_quality
-from minidl.data import DATASETS, fetch, load_dataset, load_text_csv, split_by_host, url_host
+from minidl.data import (
+    DATASETS,
+    fetch,
+    load_dataset,
+    load_text_csv,
+    split_by_host,
+    url_host,
+)
 from minidl.data.mix import MIXES, describe_mix, load_mix, load_popular_hosts
 from minidl.train import metrics
 

@@ -5,7 +5,14 @@ import pytest
 
 from minidl.data import url_host
 from minidl.data.labelled import read_labelled_urls
-from minidl.data.mix import MIXES, describe_mix, is_mix, load_mix, popular_urls, source_mix
+from minidl.data.mix import (
+    MIXES,
+    describe_mix,
+    is_mix,
+    load_mix,
+    popular_urls,
+    source_mix,
+)
 
 
 def sources():
@@ -57,7 +64,7 @@ def test_an_unknown_mix_names_the_known_ones():
 @pytest.mark.shared_data
 def test_the_registered_mix_leaves_a_source_out_entirely(shared_data):
     shared_data("url-hannousse2020/urls.csv")  # skips with a reason when ../shared/data is absent
-    urls, labels, names = load_mix(leave_out="url-iscx2016")
+    _, labels, names = load_mix(leave_out="url-iscx2016")
     assert "url-iscx2016" not in names and set(names) == {*MIXES["url-mix"]["sources"], "popular"} - {"url-iscx2016"}
     assert max(np.bincount(labels[[name == "url-phishstorm" for name in names]])) <= MIXES["url-mix"]["per_cell"]
 

@@ -2,8 +2,17 @@
 import numpy as np
 import pytest
 
-from minidl.data.shape import FEATURES, host_rows, is_ip_host, length_bin, shape_features, shape_table, tld_group, \
-    url_path, url_shape
+from minidl.data.shape import (
+    FEATURES,
+    host_rows,
+    is_ip_host,
+    length_bin,
+    shape_features,
+    shape_table,
+    tld_group,
+    url_path,
+    url_shape,
+)
 
 
 @pytest.mark.parametrize("url, path", [("a.com", ""), ("a.com/", ""), ("a.com/x", "/x"), ("a.com?q=1", "?q=1")])

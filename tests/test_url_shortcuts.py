@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("sklearn")
-from benchmarks.url_shortcuts import report, shape_baseline_scores  # noqa: E402
+from benchmarks.url_shortcuts import report, shape_baseline_scores
 
 
 def collected_by_shape(n=400, seed=0):
