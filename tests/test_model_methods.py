@@ -86,3 +86,19 @@ def test_a_factory_builds_the_optimiser_after_the_model():
     x, y = toy()
     history = fit(mlp(), x, y, epochs=1, optimizer=functools.partial(optim.Adam, lr=1e-2), verbose=0)
     assert len(history["loss"]) == 1
+
+
+def test_a_model_of_ones_own_subclasses_model_and_trains():
+    class TwoLayers(minidl.Model):
+        def __init__(self):
+            super().__init__()
+            self.hidden, self.out = nn.Dense(8, activation="tanh"), nn.Dense(1, activation="sigmoid")
+
+        def forward(self, x):
+            return self.out(self.hidden(x))
+
+    x, y = toy()
+    model = TwoLayers().compile(optimizer="adam", metrics=["accuracy"])
+    history = model.fit(x, y, epochs=5, batch_size=32, verbose=0)
+    assert history["loss"][-1] < history["loss"][0]
+    assert set(model.evaluate(x, y)) == {"loss", "accuracy"} and model.predict(x[:3]).shape == (3, 1)
