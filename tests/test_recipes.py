@@ -9,7 +9,8 @@ from minidl.cli.train import apply_recipe
 from minidl.data import train_test_split
 from minidl.data.split import split_parts
 from minidl.models.recipes import RECIPES
-from minidl.models.url import ADAM, ARCHITECTURES
+from minidl.models.registry import ARCHITECTURES
+from minidl.models.url import ADAM
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -42,7 +43,7 @@ def test_the_source_split_is_a_plain_random_split():
 
 def test_the_best_recipe_is_the_default_and_the_one_docs_url_quality_measured():
     args = parsed()
-    assert args.recipe == "best" and args.arch == "conv_max" and args.monitor == "val_roc_auc"
+    assert args.recipe == "best" and args.arch == "wide_conv_max" and args.monitor == "val_roc_auc"
     best = RECIPES["best"]
     assert (best["split"], best["validation_split"], best["lr"], best["batch_size"]) == ("host", 0.1, 1e-3, 64)
     docs = (REPO / "docs" / "url_quality.md").read_text(encoding="utf-8")

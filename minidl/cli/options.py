@@ -157,6 +157,6 @@ def add_threshold_option(parser):
 
 
 def recipe_help(name, describe=str):
-    """'(default: the recipe's: conv_max in best, simple_lstm in source)' for option `name`."""
+    """'(default: the recipe's: wide_conv_max in best, simple_lstm in source)' for option `name`."""
     values = ", ".join(f"{describe(recipe[name])} in {recipe_name}" for recipe_name, recipe in RECIPES.items())
     return f"(default: the recipe's: {values})"

@@ -38,7 +38,7 @@ def add_parser(commands, runtime):
         description="Train a URL model, report its test metrics, save it. The defaults are the best recipe "
                     "measured in docs/url_quality.md; --recipe source gives the 2017 notebook's settings.")
     train.add_argument("--recipe", choices=list(RECIPES), default=DEFAULT_RECIPE,
-                       help="the training defaults: best (conv_max, max_len 200, truncating post, lr 1e-3, "
+                       help="the training defaults: best (wide_conv_max, max_len 200, truncating post, lr 1e-3, "
                             "batch 64, host split, 10 %% validation, early stopping after 2 epochs on val_auc, "
                             "16 epochs; the default) or source (the 2017 notebook's: simple_lstm, max_len 75, "
                             "truncating pre, lr 1e-4, batch 32, random split, 5 epochs); options given "
