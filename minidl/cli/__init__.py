@@ -13,10 +13,11 @@ runtime)` and `run(args)`; they parse, call the library and print.
     minidl embed --window 2 --dim 32 --output chars.npy --plot chars.png
     minidl export-onnx --model runs/url.mdl --output runs/url.onnx   # for ONNX Runtime (the onnx extra)
 
-`--data` takes a CSV path, a folder holding one CSV, or the name of a registered data set
+`--data` takes a CSV path, a folder holding one CSV, the name of a registered data set
 (`minidl.data.DATASETS`; found in $MINIDL_DATA_DIR, ~/.cache/minidl, $MINIDL_SHARED_DATA_DIR
-or ../shared/data beside a source checkout, and downloaded when published as is). Without
-it, train and embed use the 4,000-URL sample inside the package, url-bahnsen-phishing-sample.
+or ../shared/data beside a source checkout, and downloaded when published as is), or a mix
+of URL sources (`url-mix`, or registered sets joined by commas: `minidl.data.mix`). Without
+it, train and embed use the 6,152-row URL sample inside the package, url-bahnsen-phishing-sample.
 A model file holds the tokeniser's settings, how the model was trained and its decision
 threshold, so `predict` and `evaluate` need only the model.
 

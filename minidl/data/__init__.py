@@ -1,6 +1,8 @@
 """Data: characters -> ids (`text`), labelled CSV files (`tables`), the registry of
 public data sets with verified downloads (`registry`), the URL sample that ships inside
-the package (`sample`) and train/val/test splits (`split`).
+the package (`sample`), train/val/test splits (`split`), labelled URLs as the commands
+read them (`labelled`), a URL's shape and the rows that take the label out of it
+(`shape`), and training mixes of several URL sources (`mix`).
 Pure NumPy and the standard library: nothing here needs the autograd engine."""
 from minidl.data.registry import (
     DATASETS,
