@@ -9,7 +9,7 @@ best     the best recipe measured in docs/url_quality.md: wide_conv_max (conv_ma
          16 epochs. Issue 32 moved it from conv_max: trained on the other URL sources,
          wide_conv_max catches more of every left-out source at FPR 1e-2 than conv_max
          (mean 0.496 against 0.307), its quick-start model calls none of the 100 most
-         popular hosts malicious, and inside each set it ranks at least as well (issue
+         popular hosts malicious (3 with --seed 1, where conv_max calls none), and inside each set it ranks at least as well (issue
          16's host splits). On ISCX-2016 issue 4 found max_len 100 and a patience of 3
          better for conv_max.
 source   the 2017 notebook's settings (incertum/cyber-matrix-ai, "Featureless Deep
