@@ -11,7 +11,7 @@ bare (`example.org`) and with `/` (`example.org/`), labelled legitimate
 Why the host rows: the set's legitimate side is crawled pages with paths while many of
 its phishing URLs are a bare host (66 of the 88 bare hosts of the 4,000 URLs), so a model
 trained on the URLs alone learns "no path: phishing" and called 84 of the 100 most
-popular hosts malicious (issue 32). The rows come from the set's own legitimate hosts,
+popular hosts malicious. The rows come from the set's own legitimate hosts,
 so no list of popular sites is shipped (the Alexa list in ../shared has no licence that
 allows it). The price: a phishing site given as a bare host scores lower than it did
 (docs/url_quality.md measures both).

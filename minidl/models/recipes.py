@@ -6,12 +6,13 @@ best     the best recipe measured in docs/url_quality.md: wide_conv_max (conv_ma
          Adam with lr 1e-3, batch 64, a 75/25 split by host (no host in both parts), a
          tenth of the training part held out (again by host) to stop after 2 epochs
          without a better validation ROC AUC and keep the best epoch's weights, at most
-         16 epochs. Issue 32 moved it from conv_max: trained on the other URL sources,
-         wide_conv_max catches more of every left-out source at FPR 1e-2 than conv_max
-         (mean 0.496 against 0.307), its quick-start model calls none of the 100 most
-         popular hosts malicious (3 with --seed 1, where conv_max calls none), and inside each set it ranks at least as well (issue
-         16's host splits). On ISCX-2016 issue 4 found max_len 100 and a patience of 3
-         better for conv_max.
+         16 epochs. It was conv_max until the leave-one-source-out measurements of
+         docs/url_quality.md: trained on the other URL sources, wide_conv_max catches
+         more of every left-out source at FPR 1e-2 than conv_max (mean 0.496 against
+         0.307), its quick-start model calls none of the 100 most popular hosts
+         malicious (3 with --seed 1, where conv_max calls none), and inside each set it
+         ranks at least as well (the four host splits there). On ISCX-2016 max_len 100
+         and a patience of 3 were better for conv_max.
 source   the 2017 notebook's settings (incertum/cyber-matrix-ai, "Featureless Deep
          Learning for Detection of Malicious URLs"): simple_lstm on the URL's last 75
          characters (Keras' pad_sequences default, truncating "pre"), Adam with lr 1e-4,
