@@ -218,9 +218,8 @@ def main(argv=None):
     _models()  # without PyTorch, say so now rather than after the matmul peak
     from minidl.kernels.parallelism import idle_cores
 
-    # What a user gets without flags on an idle machine (the load average here may still
-    # hold the last benchmark's work, which would make the label say 1).
-    default = str(idle_cores(load=0.0))
+    # What a user gets without flags: the cores idle now (minidl looks when it starts).
+    default = str(idle_cores()[0])
     environment = timing.environment()
     settings = timing.thread_settings(args.threads)
     peaks = {count: timing.matmul_peak_gflops(int(count)) for count in threads}
