@@ -74,7 +74,7 @@ def measure(arch, urls, threads, batch_size, repeats, folder):
     import minidl
     from minidl.data import CharTokenizer
     from minidl.interop.onnx import export
-    from minidl.kernels.parallelism import set_num_threads
+    from minidl.kernels import set_num_threads
     from minidl.models import build_model
     from minidl.train import predict
 

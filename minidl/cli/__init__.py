@@ -37,11 +37,28 @@ import time
 import warnings
 
 from minidl import backend
-from minidl.cli import embed, ensemble, evaluate, export_onnx, import_keras, predict, summary, train
-from minidl.cli.options import BAD_INPUT, BAD_USAGE, PROGRAM, Parser, UsageError, UserError, add_runtime_options
+from minidl.cli import (
+    embed,
+    ensemble,
+    evaluate,
+    export_onnx,
+    import_keras,
+    predict,
+    summary,
+    train,
+)
+from minidl.cli.options import (
+    BAD_INPUT,
+    BAD_USAGE,
+    PROGRAM,
+    Parser,
+    UsageError,
+    UserError,
+    add_runtime_options,
+)
 from minidl.cli.outputs import kernel_messages
 from minidl.distributed import FOLLOW_ROOT_SECONDS, RootFailed, launch_rank
-from minidl.kernels.parallelism import set_num_threads
+from minidl.kernels import set_num_threads
 from minidl.version import __version__
 
 #: The commands, in the order --help lists them.

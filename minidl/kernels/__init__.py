@@ -119,6 +119,16 @@ def set_cpu_target(target):
     _set_target(target)
 
 
+
+def set_num_threads(count):
+    """Use `count` threads for minidl's CPU work: Numba's parallel loops with the numba
+    kernels (BLAS stays on one thread), the BLAS libraries with the numpy kernels
+    (see parallelism.py). Numba cannot start more threads than its pool holds
+    (NUMBA_NUM_THREADS, read when Numba starts), so a larger count is capped there."""
+    parallelism.set_count(count)
+    parallelism.apply(cpu_target())
+
+
 @contextlib.contextmanager
 def use(target):
     """Run the block with the given CPU kernel target ('numba', 'numpy' or 'cudasim')."""

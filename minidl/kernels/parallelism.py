@@ -137,15 +137,10 @@ def apply(target):
     _state["applied"] = (target, count)
 
 
-def set_num_threads(count):
-    """Use `count` threads for minidl's CPU work: Numba's parallel loops with the numba
-    kernels (BLAS stays on one thread), the BLAS libraries with the numpy kernels.
-    Numba cannot start more threads than its pool holds (NUMBA_NUM_THREADS, read when
-    Numba starts), so a larger count is capped there."""
+def set_count(count):
+    """The thread count from now on (`minidl.set_num_threads` applies it)."""
     count = int(count)
     if count < 1:
         raise ValueError(f"set_num_threads: the count must be at least 1, got {count}")
     _state["threads"], _state["reason"] = count, "set by set_num_threads (or --threads)"
-    applied, _state["applied"] = _state["applied"], None
-    if applied is not None:  # else the first dispatch applies it
-        apply(applied[0])
+    _state["applied"] = None
