@@ -2,6 +2,7 @@
 work starts, the metrics table, the trained model file."""
 import contextlib
 import importlib.util
+import math
 import os
 from pathlib import Path
 
@@ -54,8 +55,8 @@ def format_scores(scores):
     lines = [f"{'metric':<18}value"]
     for name in SCORES:
         if name in scores:
-            value = scores[name]
-            lines.append(f"{name:<18}{value:.4f}" if value == value else f"{name:<18}n/a (the data hold one class)")
+            shown = "n/a (the data hold one class)" if math.isnan(scores[name]) else f"{scores[name]:.4f}"
+            lines.append(f"{name:<18}{shown}")
     if "confusion_matrix" in scores:
         (tn, fp), (fn, tp) = scores["confusion_matrix"]
         lines.append(f"{'confusion':<18}tn {tn}  fp {fp}  fn {fn}  tp {tp}")

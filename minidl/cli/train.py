@@ -189,13 +189,8 @@ def read_training_data(args, model):
     if len(np.unique(labels)) < 2:
         raise UserError(f"{where}: the labels hold one class only; training needs benign and malicious URLs")
     print(f"data: {where}: {describe_labels(labels)}")
-    try:
-        parts = split_parts(urls, np.arange(len(urls)), labels, args.split, args.test_size, args.validation_split,
-                            args.seed)
-    except ValueError as error:
-        raise UserError(f"{where}: {len(urls)} URLs are too few to split into "
-                        f"{'train, validation and test' if args.validation_split else 'train and test'} parts "
-                        f"({error}); give more data (a larger --limit)") from None
+    parts = split_parts(urls, np.arange(len(urls)), labels, args.split, args.test_size, args.validation_split,
+                        args.seed)
     if any(part is not None and len(part[1]) == 0 for part in parts):
         raise UserError(f"{where}: {len(urls)} URLs are too few for the {args.split} split's parts; give more "
                         "data (a larger --limit)")

@@ -66,6 +66,7 @@ def source_mix(sources, per_cell=4000, popular_hosts=(), exclude_hosts=(), seed=
     added bare and with paths under the source name "popular"; `exclude_hosts` (e.g. a
     left-out source's hosts) are dropped from every source and from the popular hosts."""
     rng = np.random.default_rng(seed)
+    sources = {name: ([normalize_url(url) for url in urls], labels) for name, (urls, labels) in sources.items()}
     owner = {}  # host -> the first source that holds it
     malicious_hosts = set()
     for name, (urls, labels) in sources.items():
@@ -77,7 +78,6 @@ def source_mix(sources, per_cell=4000, popular_hosts=(), exclude_hosts=(), seed=
     excluded = set(exclude_hosts)
     mixed_urls, mixed_labels, mixed_sources = [], [], []
     for name, (urls, labels) in sources.items():
-        urls = [normalize_url(url) for url in urls]
         kept = [row for row, url in enumerate(urls) if owner[url_host(url)] == name and url_host(url) not in excluded]
         labels = np.asarray(labels)[kept]
         for row in balanced_rows(labels, per_cell, rng):
@@ -116,8 +116,13 @@ def load_mix(name="url-mix", leave_out=None, exclude_hosts=(), seed=33, **fetch_
     excluded = set(exclude_hosts)
     if leave_out is not None:
         excluded |= {url_host(url) for url in load_dataset(leave_out, **fetch_options)[0]}
+    return _mix_of(names, settings, excluded, seed, fetch_options)
+
+
+def _mix_of(names, settings, exclude_hosts, seed, fetch_options):
+    """source_mix of the registered sets `names` with a MIXES entry's cap and popular hosts."""
     popular = load_popular_hosts(settings["popular_ranks"], **fetch_options) if settings["popular_ranks"] else ()
-    return source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular, excluded, seed)
+    return source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular, exclude_hosts, seed)
 
 
 def is_mix(spec):
@@ -133,11 +138,7 @@ def read_mix(spec, seed=33, **fetch_options):
     if spec in MIXES:
         urls, labels, sources = load_mix(spec, seed=seed, **fetch_options)
     else:
-        settings = MIXES["url-mix"]
-        names = spec.split(",")
-        popular = load_popular_hosts(settings["popular_ranks"], **fetch_options)
-        urls, labels, sources = source_mix(load_sources(names, **fetch_options), settings["per_cell"], popular,
-                                           seed=seed)
+        urls, labels, sources = _mix_of(spec.split(","), MIXES["url-mix"], (), seed, fetch_options)
     return urls, labels, f"{spec} (a mix: {'; '.join(describe_mix(labels, sources))})"
 
 

@@ -91,6 +91,8 @@ def idle_cores(pool_size=None, busy=None):
     measured now by busy_cores, or the one-minute load average where it cannot be)."""
     affinity = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
     cores = min(len(affinity), _numba_pool_size() if pool_size is None else pool_size)
+    if cores == 1:  # nothing to choose, so no look (a pool of one, as each MPI rank has)
+        return 1, "1 of 1 cores idle (one core to run on: not measured)"
     how = "given"
     if busy is None:
         busy, how = busy_cores(affinity), f"measured over {PROBE_SECONDS:g} s"

@@ -15,8 +15,6 @@ from minidl.data import CharTokenizer, tokenizer_from_config
 from minidl.data.labelled import read_labelled_urls
 from minidl.data.split import split_parts
 from minidl.io import load
-# Every model class registers itself on import, before a file names it.
-from minidl.models import ensemble, registry, sequential  # noqa: F401
 from minidl.schema import construct
 
 
